@@ -1,0 +1,1 @@
+"""PromptSales generators: model loading and validation, SQL rendering, deployment and data generation."""

@@ -1,0 +1,473 @@
+"""Load, validate and cross-check the YAML data model before any template sees it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SCHEMA_VERSION = 1
+"""The model-schema version this loader understands; every model file declares it."""
+
+IDENT = r"^[a-z][a-z0-9_]{0,62}$"
+TSQL_IDENT = r"^[A-Za-z][A-Za-z0-9_]{0,127}$"
+
+Dialect = Literal["postgresql", "tsql"]
+
+
+class ModelError(Exception):
+    """A model file is invalid; the message is one line: file, path, problem."""
+
+    def __init__(self, file: str, path: str, problem: str) -> None:
+        self.file, self.path, self.problem = file, path, problem
+        where = f"{file}: {path}: " if path else f"{file}: "
+        super().__init__(f"{where}{problem}")
+
+
+# --------------------------------------------------------------------------- types
+
+_PG_TYPES: dict[str, str] = {
+    # name -> regex for the optional "(...)" suffix ("" = no parameters allowed)
+    "smallint": "",
+    "integer": "",
+    "bigint": "",
+    "numeric": r"\(\d{1,4}(,\s*\d{1,4})?\)",
+    "real": "",
+    "double precision": "",
+    "boolean": "",
+    "text": "",
+    "varchar": r"\(\d{1,5}\)",
+    "char": r"\(\d{1,5}\)",
+    "date": "",
+    "timestamptz": "",
+    "timestamp": "",
+    "interval": "",
+    "jsonb": "",
+    "uuid": "",
+    "bytea": "",
+    "inet": "",
+    "citext": "",
+}
+_TSQL_TYPES: dict[str, str] = {
+    "tinyint": "",
+    "smallint": "",
+    "int": "",
+    "bigint": "",
+    "bit": "",
+    "decimal": r"\(\d{1,2}(,\s*\d{1,2})?\)",
+    "numeric": r"\(\d{1,2}(,\s*\d{1,2})?\)",
+    "money": "",
+    "float": "",
+    "real": "",
+    "date": "",
+    "datetime2": r"\([0-7]\)",
+    "datetimeoffset": r"\([0-7]\)",
+    "time": r"\([0-7]\)",
+    "char": r"\(\d{1,4}\)",
+    "varchar": r"\((\d{1,4}|max)\)",
+    "nchar": r"\(\d{1,4}\)",
+    "nvarchar": r"\((\d{1,4}|max)\)",
+    "varbinary": r"\((\d{1,4}|max)\)",
+    "uniqueidentifier": "",
+    "rowversion": "",
+    "geography": "",
+    "xml": "",
+    "sysname": "",
+}
+DIALECT_TYPES: dict[str, dict[str, str]] = {"postgresql": _PG_TYPES, "tsql": _TSQL_TYPES}
+DIALECT_NAMES = {"postgresql": "PostgreSQL", "tsql": "T-SQL"}
+
+
+def check_type(dialect: str, type_: str) -> str | None:
+    """Return None when `type_` is valid for `dialect`, else the problem as one phrase."""
+    text = type_.strip()
+    array = dialect == "postgresql" and text.endswith("[]")
+    if array:
+        text = text[:-2]
+    for name, params in DIALECT_TYPES[dialect].items():
+        if text.lower() == name:
+            return None
+        if params and text.lower().startswith(name) and re.fullmatch(params, text[len(name) :].strip(), re.I):
+            return None
+    known = ", ".join(sorted(DIALECT_TYPES[dialect]))
+    return f"unknown {DIALECT_NAMES[dialect]} type {type_!r} (known: {known})"
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(Strict):
+    name: str
+    type: str
+    nullable: bool = True
+    default: str | None = None
+    identity: bool = False
+    description: str = ""
+    pii: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(TSQL_IDENT, v):
+            raise ValueError(f"invalid column name {v!r}")
+        return v
+
+
+class ForeignKey(Strict):
+    columns: list[str] = Field(min_length=1)
+    references: str = Field(description="schema.table")
+    ref_columns: list[str] = Field(min_length=1)
+    on_delete: Literal["no action", "cascade", "set null", "restrict"] = "no action"
+    name: str | None = None
+
+
+class Index(Strict):
+    name: str
+    columns: list[str] = Field(min_length=1)
+    unique: bool = False
+    include: list[str] = []
+    where: str | None = None
+    purpose: str = ""
+
+
+class Check(Strict):
+    name: str
+    expression: str
+
+
+class Trigger(Strict):
+    name: str
+    timing: Literal["before", "after"]
+    events: list[Literal["insert", "update", "delete"]] = Field(min_length=1)
+    function: str = Field(description="schema.function of a routine declared in this model")
+    purpose: str = ""
+
+
+class Table(Strict):
+    name: str
+    schema_: str = Field(alias="schema")
+    description: str
+    columns: list[Column] = Field(min_length=1)
+    primary_key: list[str] = Field(min_length=1)
+    unique: list[list[str]] = []
+    checks: list[Check] = []
+    foreign_keys: list[ForeignKey] = []
+    indexes: list[Index] = []
+    triggers: list[Trigger] = []
+    audited: bool = False
+    updated_at: str | None = Field(default=None, description="column kept current by the updated_at trigger")
+    rows: list[dict[str, Any]] = Field(default=[], description="reference rows deployed with the schema")
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema_}.{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+class Routine(Strict):
+    name: str
+    schema_: str = Field(alias="schema")
+    kind: Literal["function", "procedure", "trigger_function", "view"] = "function"
+    template: str = Field(description="path under templates/<dialect>/ of the routine's body")
+    description: str
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema_}.{self.name}"
+
+
+class Grant(Strict):
+    privileges: list[str] = Field(min_length=1)
+    schemas: list[str] = []
+    tables: list[str] = []
+    routines: list[str] = []
+
+
+class Role(Strict):
+    name: str
+    description: str
+    grants: list[Grant] = []
+    revokes: list[Grant] = []
+
+
+class Schema(Strict):
+    name: str
+    description: str
+
+
+class Conventions(Strict):
+    audit_function: str | None = None
+    updated_at_function: str | None = None
+
+
+class Script(Strict):
+    name: str
+    template: str
+    topic: str
+
+
+class StoreModel(Strict):
+    schema_version: int
+    store: str
+    dialect: Dialect
+    database: str
+    description: str
+    extensions: list[str] = []
+    schemas: list[Schema] = Field(min_length=1)
+    conventions: Conventions = Conventions()
+    tables: list[Table] = []
+    routines: list[Routine] = []
+    roles: list[Role] = []
+    scripts: list[Script] = Field(default=[], description="explanatory scripts rendered beside the schema")
+
+    # derived views used by templates -------------------------------------------------
+    @cached_property
+    def table_map(self) -> dict[str, Table]:
+        return {t.qualified: t for t in self.tables}
+
+    @cached_property
+    def routine_map(self) -> dict[str, Routine]:
+        return {r.qualified: r for r in self.routines}
+
+    def all_triggers(self, table: Table) -> list[Trigger]:
+        """The table's triggers, with the audit and updated_at conventions expanded."""
+        out: list[Trigger] = []
+        if table.updated_at and self.conventions.updated_at_function:
+            out.append(
+                Trigger(
+                    name=f"trg_{table.name}_touch_updated_at",
+                    timing="before",
+                    events=["update"],
+                    function=self.conventions.updated_at_function,
+                    purpose=f"keeps {table.updated_at} current",
+                )
+            )
+        out.extend(table.triggers)
+        if table.audited and self.conventions.audit_function:
+            out.append(
+                Trigger(
+                    name=f"trg_{table.name}_audit",
+                    timing="after",
+                    events=["insert", "update", "delete"],
+                    function=self.conventions.audit_function,
+                    purpose="writes every change to the audit log",
+                )
+            )
+        return out
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+    return seen
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _friendly_loc(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """Turn a pydantic location into `tables.campaigns.columns[3].type` (named lists by name)."""
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            if name and parts and parts[-1] in {"tables", "routines", "roles", "schemas", "scripts"}:
+                parts[-1] = f"{parts[-1]}.{name}"
+            else:
+                parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts)
+
+
+def _table_path(model: StoreModel, table: Table) -> str:
+    return f"tables.{table.name}"
+
+
+def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
+    """Cross-reference checks the schema alone cannot express; yields (path, problem)."""
+    ident = IDENT if model.dialect == "postgresql" else TSQL_IDENT
+    schema_names = [s.name for s in model.schemas]
+    for i, name in enumerate(schema_names):
+        if schema_names.index(name) != i:
+            yield f"schemas[{i}].name", f"duplicate schema {name!r}"
+        if not re.match(ident, name):
+            yield f"schemas[{i}].name", f"invalid identifier {name!r}"
+
+    seen_tables: set[str] = set()
+    object_names: dict[str, str] = {}
+    for table in model.tables:
+        tp = _table_path(model, table)
+        if not re.match(ident, table.name):
+            yield f"{tp}.name", f"invalid identifier {table.name!r}"
+        if table.qualified in seen_tables:
+            yield tp, f"duplicate table {table.qualified!r}"
+        seen_tables.add(table.qualified)
+        if table.schema_ not in schema_names:
+            yield f"{tp}.schema", f"unknown schema {table.schema_!r} (declared: {', '.join(schema_names)})"
+        cols: list[str] = []
+        for ci, col in enumerate(table.columns):
+            cp = f"{tp}.columns[{ci}]"
+            if col.name in cols:
+                yield f"{cp}.name", f"duplicate column {col.name!r} in table {table.qualified}"
+            cols.append(col.name)
+            if model.dialect == "postgresql" and not re.match(IDENT, col.name):
+                yield f"{cp}.name", f"invalid identifier {col.name!r} (lower_snake_case expected)"
+            problem = check_type(model.dialect, col.type)
+            if problem:
+                yield f"{cp}.type", problem
+            if col.identity and col.type.lower() not in {"smallint", "integer", "bigint", "int"}:
+                yield f"{cp}.identity", f"identity needs an integer type, not {col.type!r}"
+        for ki, key in enumerate(table.primary_key):
+            if key not in cols:
+                yield f"{tp}.primary_key[{ki}]", f"unknown column {key!r} in table {table.qualified}"
+        for ui, group in enumerate(table.unique):
+            for key in group:
+                if key not in cols:
+                    yield f"{tp}.unique[{ui}]", f"unknown column {key!r} in table {table.qualified}"
+        if table.updated_at and table.updated_at not in cols:
+            yield f"{tp}.updated_at", f"unknown column {table.updated_at!r} in table {table.qualified}"
+        for fi, fk in enumerate(table.foreign_keys):
+            fp = f"{tp}.foreign_keys[{fi}]"
+            for key in fk.columns:
+                if key not in cols:
+                    yield f"{fp}.columns", f"unknown column {key!r} in table {table.qualified}"
+            target = model.table_map.get(fk.references)
+            if target is None:
+                yield f"{fp}.references", f"unknown table {fk.references!r}"
+                continue
+            if len(fk.columns) != len(fk.ref_columns):
+                yield fp, f"{len(fk.columns)} columns reference {len(fk.ref_columns)} columns"
+            for key in fk.ref_columns:
+                if target.column(key) is None:
+                    yield f"{fp}.ref_columns", f"unknown column {key!r} in table {target.qualified}"
+            if fk.ref_columns != target.primary_key and fk.ref_columns not in target.unique:
+                yield f"{fp}.ref_columns", f"{fk.ref_columns} is not the primary key or a unique key of {target.qualified}"
+        for xi, idx in enumerate(table.indexes):
+            xp = f"{tp}.indexes[{xi}]"
+            for key in [*idx.columns, *idx.include]:
+                if key.split()[0] not in cols:
+                    yield f"{xp}", f"unknown column {key.split()[0]!r} in table {table.qualified}"
+        for ti, trg in enumerate(model.all_triggers(table)):
+            if trg.function not in model.routine_map:
+                yield f"{tp}.triggers[{ti}].function", f"unknown routine {trg.function!r}"
+        constraint_names = [
+            *(idx.name for idx in table.indexes),
+            *(c.name for c in table.checks),
+            *(fk.name for fk in table.foreign_keys if fk.name),
+            *(t.name for t in model.all_triggers(table)),
+        ]
+        for name in constraint_names:
+            key = f"{table.schema_}.{name}"
+            if key in object_names:
+                yield tp, f"duplicate object name {name!r} (also in {object_names[key]})"
+            object_names[key] = table.qualified
+        for ri, row in enumerate(table.rows):
+            for key in row:
+                if key not in cols:
+                    yield f"{tp}.rows[{ri}].{key}", f"unknown column {key!r} in table {table.qualified}"
+
+    for ri, routine in enumerate(model.routines):
+        if routine.schema_ not in schema_names:
+            yield f"routines.{routine.name}.schema", f"unknown schema {routine.schema_!r}"
+        if [r.qualified for r in model.routines].index(routine.qualified) != ri:
+            yield f"routines.{routine.name}", f"duplicate routine {routine.qualified!r}"
+    for conv in ("audit_function", "updated_at_function"):
+        value = getattr(model.conventions, conv)
+        if value and value not in model.routine_map:
+            yield f"conventions.{conv}", f"unknown routine {value!r}"
+
+    role_names = [r.name for r in model.roles]
+    for role in model.roles:
+        rp = f"roles.{role.name}"
+        if role_names.count(role.name) > 1:
+            yield rp, f"duplicate role {role.name!r}"
+        for kind, grants in (("grants", role.grants), ("revokes", role.revokes)):
+            for gi, grant in enumerate(grants):
+                gp = f"{rp}.{kind}[{gi}]"
+                for s in grant.schemas:
+                    if s not in schema_names:
+                        yield f"{gp}.schemas", f"unknown schema {s!r}"
+                for t in grant.tables:
+                    if t not in model.table_map:
+                        yield f"{gp}.tables", f"unknown table {t!r}"
+                for r in grant.routines:
+                    if r not in model.routine_map:
+                        yield f"{gp}.routines", f"unknown routine {r!r}"
+                if not (grant.schemas or grant.tables or grant.routines):
+                    yield gp, "names no schema, table or routine"
+
+
+def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
+    """Load one model file; raise ModelError (one line: file, path, problem) on any defect."""
+    shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
+    except OSError as exc:
+        raise ModelError(shown, "", f"cannot read: {exc.strerror}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ModelError(shown, where, f"invalid YAML: {exc.problem}") from None
+    if not isinstance(raw, dict):
+        raise ModelError(shown, "", "the top level must be a mapping")
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ModelError(shown, "schema_version", f"unsupported schema_version {version!r} (this tool reads {SCHEMA_VERSION})")
+    try:
+        model = StoreModel.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        raise ModelError(shown, _friendly_loc(raw, tuple(err["loc"])), msg) from None
+    for where, problem in _problems(model):
+        raise ModelError(shown, where, problem)
+    return model
+
+
+def load_models(model_dir: Path, *, root: Path | None = None) -> list[StoreModel]:
+    """Load every store model in `model_dir` (files declaring `store:`), sorted by store name."""
+    models = []
+    for path in sorted(model_dir.glob("*.yaml")):
+        models.append(load_model(path, root=root))
+    stores = [m.store for m in models]
+    for m in models:
+        if stores.count(m.store) > 1:
+            raise ModelError(str(model_dir), "store", f"store {m.store!r} is declared by more than one file")
+    return sorted(models, key=lambda m: m.store)
+
