@@ -281,9 +281,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
     return seen
 
@@ -297,7 +295,11 @@ def _friendly_loc(raw: Any, loc: tuple[int | str, ...]) -> str:
     node = raw
     for item in loc:
         if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            name = (
+                node[item].get("name")
+                if isinstance(node, list) and item < len(node) and isinstance(node[item], dict)
+                else None
+            )
             if name and parts and parts[-1] in {"tables", "routines", "roles", "schemas", "scripts"}:
                 parts[-1] = f"{parts[-1]}.{name}"
             else:
@@ -373,7 +375,10 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
                 if target.column(key) is None:
                     yield f"{fp}.ref_columns", f"unknown column {key!r} in table {target.qualified}"
             if fk.ref_columns != target.primary_key and fk.ref_columns not in target.unique:
-                yield f"{fp}.ref_columns", f"{fk.ref_columns} is not the primary key or a unique key of {target.qualified}"
+                yield (
+                    f"{fp}.ref_columns",
+                    f"{fk.ref_columns} is not the primary key or a unique key of {target.qualified}",
+                )
         for xi, idx in enumerate(table.indexes):
             xp = f"{tp}.indexes[{xi}]"
             for key in [*idx.columns, *idx.include]:
@@ -444,7 +449,9 @@ def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
         raise ModelError(shown, "", "the top level must be a mapping")
     version = raw.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ModelError(shown, "schema_version", f"unsupported schema_version {version!r} (this tool reads {SCHEMA_VERSION})")
+        raise ModelError(
+            shown, "schema_version", f"unsupported schema_version {version!r} (this tool reads {SCHEMA_VERSION})"
+        )
     try:
         model = StoreModel.model_validate(raw)
     except ValidationError as exc:
@@ -470,4 +477,3 @@ def load_models(model_dir: Path, *, root: Path | None = None) -> list[StoreModel
         if stores.count(m.store) > 1:
             raise ModelError(str(model_dir), "store", f"store {m.store!r} is declared by more than one file")
     return sorted(models, key=lambda m: m.store)
-

@@ -86,9 +86,7 @@ class _TrackingLoader(jinja2.FileSystemLoader):
         super().__init__(str(searchpath))
         self.used: list[str] = []
 
-    def get_source(
-        self, environment: jinja2.Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         if template not in self.used:
             self.used.append(template)
         return super().get_source(environment, template)
@@ -188,7 +186,9 @@ def render_store(model: StoreModel, model_file: str, out: Rendered, templates_ro
     for script in sorted(model.scripts, key=lambda s: s.name):
         path = f"{OUTPUT_DIR}/{model.store}/scripts/{script.name}.sql"
         what = f"Explanatory script for store {model.store}: {script.topic}"
-        out.add(path, render_template(model, model_file, f"{tdir}/{script.template}", what, templates_root, script=script))
+        out.add(
+            path, render_template(model, model_file, f"{tdir}/{script.template}", what, templates_root, script=script)
+        )
         scripts.append(path)
     return {
         "database": model.database,
@@ -246,9 +246,7 @@ def on_disk(root: Path, top: str = OUTPUT_DIR) -> dict[str, bytes]:
     base = root / top
     if not base.exists():
         return {}
-    return {
-        f"{top}/{p.relative_to(base).as_posix()}": p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()
-    }
+    return {f"{top}/{p.relative_to(base).as_posix()}": p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
 
 
 def drift(rendered: Rendered, root: Path, top: str = OUTPUT_DIR) -> list[str]:

@@ -32,7 +32,8 @@ def pg_admin() -> str:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
         pytest.fail(
-            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); run `make services` or set PROMPTSALES_PG_ADMIN_URL",
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc});"
+            " run `make services` or set PROMPTSALES_PG_ADMIN_URL",
             pytrace=False,
         )
     return PG_ADMIN_URL

@@ -497,11 +497,12 @@ CREATE TABLE IF NOT EXISTS audit.change_log (
     row_key jsonb NOT NULL,
     old_row jsonb,
     new_row jsonb,
-    db_user varchar(63) NOT NULL DEFAULT current_user,
+    db_user varchar(63) NOT NULL DEFAULT session_user,
     app_user varchar(120),
     CONSTRAINT pk_change_log PRIMARY KEY (change_id),
     CONSTRAINT ck_change_log_operation CHECK (operation IN ('I', 'U', 'D'))
 );
 COMMENT ON TABLE audit.change_log IS 'Row-level change history written by the audit trigger; purged after 90 days.';
 COMMENT ON COLUMN audit.change_log.row_key IS 'primary-key columns and values of the changed row';
+COMMENT ON COLUMN audit.change_log.db_user IS 'the login that made the change (session_user: a pooled app login, not the trigger owner)';
 COMMENT ON COLUMN audit.change_log.app_user IS 'the portal user from setting promptsales.app_user, when set';

@@ -21,7 +21,8 @@ CREATE OR REPLACE FUNCTION audit.fn_log_row_change()
 RETURNS trigger
 LANGUAGE plpgsql
 -- SECURITY DEFINER: writers of audited tables need no privilege on the audit log itself,
--- so nobody but the owner (and the auditor, read-only) can touch its history.
+-- so nobody but the owner (and the auditor, read-only) can touch its history. Inside it
+-- current_user is the owner, so the row records session_user: the login that made the change.
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -48,13 +49,14 @@ BEGIN
       JOIN pg_catalog.pg_attribute AS a
         ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
      WHERE i.indrelid = TG_RELID AND i.indisprimary;
-    INSERT INTO audit.change_log (table_name, operation, row_key, old_row, new_row, app_user)
+    INSERT INTO audit.change_log (table_name, operation, row_key, old_row, new_row, db_user, app_user)
     VALUES (
         TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME,
         left(TG_OP, 1),
         v_key,
         v_old,
         v_new,
+        session_user,
         nullif(current_setting('promptsales.app_user', true), '')
     );
     RETURN NULL;
