@@ -17,13 +17,19 @@ from .test_model import tree_digest
 
 @pytest.fixture
 def workspace(tmp_path: Path, root: Path) -> Path:
-    for name in ("model", "templates", "sql"):
+    for name in ("model", "templates", "sql", "docs/model"):
         shutil.copytree(root / name, tmp_path / name)
     return tmp_path
 
 
 def committed_sql_files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in (root / "sql").rglob("*") if p.is_file())
+    """Every file the renderer owns (sql/ and docs/model/), as committed."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for top in render.OUTPUT_TOPS
+        for p in (root / top).rglob("*")
+        if p.is_file()
+    )
 
 
 def test_render_twice_gives_identical_bytes(workspace: Path) -> None:
@@ -101,4 +107,18 @@ def test_a_failure_mid_write_leaves_sql_untouched(workspace: Path, monkeypatch: 
     with pytest.raises(OSError, match="No space left"):
         render.write_atomically(render_all(workspace), workspace)
     assert tree_digest(workspace / "sql") == before
-    assert sorted(p.name for p in workspace.iterdir()) == ["model", "sql", "templates"]
+    assert sorted(p.name for p in workspace.iterdir()) == ["docs", "model", "sql", "templates"]
+    assert sorted(p.name for p in (workspace / "docs").iterdir()) == ["model"]
+
+
+def test_model_reference_page_diagrams_every_table_and_foreign_key(root: Path) -> None:
+    from generators.model import load_model
+
+    model = load_model(root / "model" / "sales.yaml", root=root)
+    page = render_all(root).files["docs/model/sales.md"].decode()
+    diagram = page.split("```mermaid", 1)[1].split("```", 1)[0]
+    for t in model.tables:
+        assert f"    {t.schema_}_{t.name} {{" in diagram
+        for fk in t.foreign_keys:
+            target = fk.references.replace(".", "_")
+            assert f"    {target} ||--o{{ {t.schema_}_{t.name} : \"{', '.join(fk.columns)}\"" in diagram
