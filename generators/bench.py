@@ -1,0 +1,77 @@
+"""Benchmarks printed by `make bench`: throughput and ratios, never pass/fail timings."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("PROMPTSALES_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def bench_render() -> str:
+    from generators.render import render_all
+
+    rendered = render_all(ROOT)
+    samples = timed(lambda: render_all(ROOT), 5)
+    median = statistics.median(samples)
+    size = sum(len(v) for v in rendered.files.values())
+    return (
+        f"render: {len(rendered.files)} files, {size / 1024:.0f} KiB in {median * 1000:.0f} ms median of 5"
+        f" ({size / 1024 / median:,.0f} KiB/s)"
+    )
+
+
+def bench_deploy() -> str:
+    import psycopg
+
+    from generators.deploy import deploy_postgres
+
+    base = PG_ADMIN_URL.rpartition("/")[0]
+    name = f"ps_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        dsn = f"{base}/{name}"
+        first = timed(lambda: deploy_postgres(dsn), 1)[0]
+        again = statistics.median(timed(lambda: deploy_postgres(dsn), 3))
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return (
+        f"deploy sales: fresh database {first * 1000:.0f} ms, idempotent re-run {again * 1000:.0f} ms"
+        f" (re-run / fresh = {again / first:.2f})"
+    )
+
+
+BENCHES: dict[str, Callable[[], str]] = {"render": bench_render, "deploy": bench_deploy}
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = argv if argv else list(BENCHES)
+    started = time.perf_counter()
+    for name in names:
+        if name not in BENCHES:
+            print(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
+            return 2
+        print(BENCHES[name](), flush=True)
+    print(f"bench: {len(names)} benchmarks in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
