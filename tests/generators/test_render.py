@@ -25,10 +25,7 @@ def workspace(tmp_path: Path, root: Path) -> Path:
 def committed_sql_files(root: Path) -> list[str]:
     """Every file the renderer owns (sql/ and docs/model/), as committed."""
     return sorted(
-        p.relative_to(root).as_posix()
-        for top in render.OUTPUT_TOPS
-        for p in (root / top).rglob("*")
-        if p.is_file()
+        p.relative_to(root).as_posix() for top in render.OUTPUT_TOPS for p in (root / top).rglob("*") if p.is_file()
     )
 
 
@@ -121,4 +118,4 @@ def test_model_reference_page_diagrams_every_table_and_foreign_key(root: Path) -
         assert f"    {t.schema_}_{t.name} {{" in diagram
         for fk in t.foreign_keys:
             target = fk.references.replace(".", "_")
-            assert f"    {target} ||--o{{ {t.schema_}_{t.name} : \"{', '.join(fk.columns)}\"" in diagram
+            assert f'    {target} ||--o{{ {t.schema_}_{t.name} : "{", ".join(fk.columns)}"' in diagram
