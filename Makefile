@@ -29,10 +29,11 @@ render: $(STAMP) ## render sql/ from model/ (atomic, byte-stable)
 render-check: $(STAMP) ## fail if sql/ differs from a fresh render
 	$(PY) -m generators.render --check
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check), mypy, and the SQL grammar gates over sql/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m generators.gates
 
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .

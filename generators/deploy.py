@@ -110,15 +110,13 @@ def deploy_postgres(
 
 # --------------------------------------------------------------------------- SQL Server
 
-_GO = re.compile(r"^\s*GO\s*(?:--.*)?$", re.IGNORECASE | re.MULTILINE)
+_GO = re.compile(r"^[ \t]*GO[ \t]*(?:--.*)?$", re.IGNORECASE | re.MULTILINE)
 
 
 def split_batches(sql: str) -> Iterator[str]:
     """Split a T-SQL script on its GO separators (a client-side convention, not T-SQL)."""
     for batch in _GO.split(sql):
-        if batch.strip() and not all(
-            line.strip().startswith("--") or not line.strip() for line in batch.splitlines()
-        ):
+        if batch.strip() and not all(line.strip().startswith("--") or not line.strip() for line in batch.splitlines()):
             yield batch.strip() + "\n"
 
 

@@ -384,6 +384,9 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
             for key in [*idx.columns, *idx.include]:
                 if key.split()[0] not in cols:
                     yield f"{xp}", f"unknown column {key.split()[0]!r} in table {table.qualified}"
+        if model.dialect == "tsql" and (table.triggers or table.audited or table.updated_at):
+            # T-SQL triggers are routines (CREATE OR ALTER TRIGGER in a routine template), not table shortcuts.
+            yield tp, "triggers, audited and updated_at are PostgreSQL-only; declare a T-SQL trigger as a routine"
         for ti, trg in enumerate(model.all_triggers(table)):
             if trg.function not in model.routine_map:
                 yield f"{tp}.triggers[{ti}].function", f"unknown routine {trg.function!r}"
