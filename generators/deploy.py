@@ -120,21 +120,45 @@ def split_batches(sql: str) -> Iterator[str]:
             yield batch.strip() + "\n"
 
 
+NO_TRANSACTION_MARK = "-- deploy: no-transaction"
+"""A rendered T-SQL file that opens with this line runs with autocommit (CREATE/ALTER DATABASE refuse transactions)."""
+
+
+def set_autocommit(conn: Any, on: bool) -> None:
+    """Switch autocommit on a DB-API connection: pymssql has a method, pytds and pyodbc a property."""
+    current = getattr(conn, "autocommit", None)
+    if callable(current):
+        current(on)
+    else:
+        conn.autocommit = on
+
+
 def apply_tsql_file(conn: Any, store: str, rel: str, root: Path = ROOT) -> FileResult:
-    """Apply one rendered T-SQL file batch by batch inside one transaction (DB-API connection)."""
+    """Apply one rendered T-SQL file batch by batch inside one transaction (DB-API connection).
+
+    Files marked with NO_TRANSACTION_MARK run batch by batch with autocommit; each of their statements is
+    guarded, so a failure part-way is fixed by running the file again.
+    """
     path = root / rel
     sql = path.read_text(encoding="utf-8")
     digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+    transactional = NO_TRANSACTION_MARK not in sql.splitlines()
     started = time.perf_counter()
+    if not transactional:
+        set_autocommit(conn, True)
     cur = conn.cursor()
     try:
         for batch in split_batches(sql):
             cur.execute(batch)
-        conn.commit()
+        if transactional:
+            conn.commit()
     except Exception as exc:
-        conn.rollback()
+        if transactional:
+            conn.rollback()
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeployError(f"{store}: {rel}: {detail}") from exc
     finally:
         cur.close()
+        if not transactional:
+            set_autocommit(conn, False)
     return FileResult(store, rel, digest, True, int((time.perf_counter() - started) * 1000))

@@ -175,6 +175,28 @@ class Table(Strict):
         return next((c for c in self.columns if c.name == name), None)
 
 
+class TableType(Strict):
+    """A user-defined table type: the shape of a table-valued parameter (T-SQL)."""
+
+    name: str
+    schema_: str = Field(alias="schema")
+    description: str
+    columns: list[Column] = Field(min_length=1)
+    primary_key: list[str] = []
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema_}.{self.name}"
+
+
+class DatabaseSettings(Strict):
+    """Server-level settings of the store's database; rendered as the first, non-transactional deploy step."""
+
+    create: bool = Field(default=False, description="create the database when it does not exist")
+    query_store: bool = Field(default=False, description="enable Query Store (T-SQL) for performance monitoring")
+    recovery_model: Literal["FULL", "SIMPLE"] | None = None
+
+
 class Routine(Strict):
     name: str
     schema_: str = Field(alias="schema")
@@ -224,8 +246,10 @@ class StoreModel(Strict):
     database: str
     description: str
     extensions: list[str] = []
+    database_settings: DatabaseSettings = DatabaseSettings()
     schemas: list[Schema] = Field(min_length=1)
     conventions: Conventions = Conventions()
+    table_types: list[TableType] = []
     tables: list[Table] = []
     routines: list[Routine] = []
     roles: list[Role] = []
@@ -300,7 +324,7 @@ def _friendly_loc(raw: Any, loc: tuple[int | str, ...]) -> str:
                 if isinstance(node, list) and item < len(node) and isinstance(node[item], dict)
                 else None
             )
-            if name and parts and parts[-1] in {"tables", "routines", "roles", "schemas", "scripts"}:
+            if name and parts and parts[-1] in {"tables", "routines", "roles", "schemas", "scripts", "table_types"}:
                 parts[-1] = f"{parts[-1]}.{name}"
             else:
                 parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
@@ -405,6 +429,35 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
             for key in row:
                 if key not in cols:
                     yield f"{tp}.rows[{ri}].{key}", f"unknown column {key!r} in table {table.qualified}"
+
+    type_names: list[str] = []
+    for table_type in model.table_types:
+        yp = f"table_types.{table_type.name}"
+        if model.dialect != "tsql":
+            yield yp, "table types are T-SQL only (PostgreSQL functions take arrays or composite types)"
+        if table_type.schema_ not in schema_names:
+            yield f"{yp}.schema", f"unknown schema {table_type.schema_!r} (declared: {', '.join(schema_names)})"
+        if table_type.qualified in type_names or table_type.qualified in model.table_map:
+            yield yp, f"duplicate name {table_type.qualified!r}"
+        type_names.append(table_type.qualified)
+        type_cols: list[str] = []
+        for ci, col in enumerate(table_type.columns):
+            cp = f"{yp}.columns[{ci}]"
+            if col.name in type_cols:
+                yield f"{cp}.name", f"duplicate column {col.name!r} in table type {table_type.qualified}"
+            type_cols.append(col.name)
+            problem = check_type(model.dialect, col.type)
+            if problem:
+                yield f"{cp}.type", problem
+            elif col.type.lower() == "rowversion" or col.identity:
+                yield f"{cp}.type", "a table type column cannot be rowversion or identity"
+        for ki, key in enumerate(table_type.primary_key):
+            if key not in type_cols:
+                yield f"{yp}.primary_key[{ki}]", f"unknown column {key!r} in table type {table_type.qualified}"
+    if model.dialect == "postgresql" and (
+        model.database_settings.query_store or model.database_settings.recovery_model
+    ):
+        yield "database_settings", "query_store and recovery_model are SQL Server settings"
 
     for ri, routine in enumerate(model.routines):
         if routine.schema_ not in schema_names:

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from pglast.keywords import RESERVED_KEYWORDS
 
-from generators.model import ModelError, StoreModel, Table, load_models
+from generators.model import DatabaseSettings, ModelError, StoreModel, Table, load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = "sql"
@@ -41,7 +41,9 @@ KINDS: dict[str, list[tuple[int, str]]] = {
         (90, "reference_data"),
     ],
     "tsql": [
+        (5, "database"),
         (10, "schemas"),
+        (15, "types"),
         (20, "tables"),
         (30, "foreign_keys"),
         (40, "indexes"),
@@ -154,7 +156,9 @@ def header(dialect: str, model_file: str, templates: Iterable[str], what: str) -
 
 def _has_content(model: StoreModel, kind: str) -> bool:
     return {
+        "database": model.database_settings != DatabaseSettings(),
         "schemas": bool(model.schemas),
+        "types": bool(model.table_types),
         "tables": bool(model.tables),
         "foreign_keys": any(t.foreign_keys for t in model.tables),
         "indexes": any(t.indexes for t in model.tables),
@@ -170,7 +174,11 @@ def render_template(
     model: StoreModel, model_file: str, template: str, what: str, templates_root: Path, **context: Any
 ) -> str:
     env, loader = make_env(model.dialect, templates_root)
-    body = env.get_template(template).render(model=model, **context)
+    body = ""
+    if model.dialect == "tsql" and not template.endswith("/database.sql.j2"):
+        # A T-SQL deploy connection may start in any database (often master), so every file names ours.
+        body = env.get_template("tsql/_use_database.sql.j2").render(model=model)
+    body += env.get_template(template).render(model=model, **context)
     return header(model.dialect, model_file, [f"templates/{t}" for t in loader.used], what) + body
 
 

@@ -81,7 +81,7 @@ def test_a_broken_golden_file_names_the_batch_and_line() -> None:
     failures = check_tsql(broken, "020_tables.sql")
     assert len(failures) == 1
     line = broken.splitlines().index("CREATE TABLE shop.orders (") + 1
-    assert failures[0].where == f"batch 5 (line {line - 1}: IF OBJECT_ID(N'shop.orders', N'U') IS NULL)"
+    assert failures[0].where == f"batch 6 (line {line - 1}: IF OBJECT_ID(N'shop.orders', N'U') IS NULL)"
     assert "unparsable" in failures[0].message
 
 
@@ -97,9 +97,9 @@ def test_the_command_line_fails_on_a_broken_manifest_file(tmp_path: Path, capsys
     assert main(["--root", str(tmp_path)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(
-        "sql/shop/070_roles.sql: batch 1 (line 7: IF DATABASE_PRINCIPAL_ID(N'shop_reader') IS NULL)"
+        "sql/shop/070_roles.sql: batch 2 (line 10: IF DATABASE_PRINCIPAL_ID(N'shop_reader') IS NULL)"
     )
-    assert re.fullmatch(r"gates: FAILED: 8 files, 1 failures in \d+\.\ds", out[-1])
+    assert re.fullmatch(r"gates: FAILED: 10 files, 1 failures in \d+\.\ds", out[-1])
 
 
 # --------------------------------------------------------------------------- the allowlist
