@@ -177,7 +177,9 @@ def apply_file(store: str, dialect: str, conn_id: str, rel: str, root: Path = RO
         else:
             from airflow.providers.microsoft.mssql.hooks.mssql import MsSqlHook
 
-            db = MsSqlHook(mssql_conn_id=conn_id).get_conn()
+            # Connect to master: the first file creates the database and every other file starts with USE <db>,
+            # so the deploy works before the database exists, whatever database the connection names.
+            db = MsSqlHook(mssql_conn_id=conn_id, schema="master").get_conn()
             try:
                 result = apply_tsql_file(db, store, rel, root)
             finally:

@@ -117,7 +117,7 @@ BEGIN
 
         IF NOT EXISTS (SELECT 1 FROM @Markets)
         BEGIN
-            THROW 51006, N'A campaign needs at least one market.', 1;
+            THROW 51011, N'A campaign needs at least one market.', 1;
         END;
         SELECT @Unknown = STRING_AGG(CONVERT(NVARCHAR(10), m.market_code), N', ')
         FROM @Markets AS m

@@ -183,3 +183,68 @@ def test_the_committed_model_is_valid(root: Path) -> None:
         names = {trg.name for trg in model.all_triggers(t)}
         assert (f"trg_{t.name}_audit" in names) == t.audited
         assert (f"trg_{t.name}_touch_updated_at" in names) == (t.updated_at is not None)
+
+
+def edit_model(workspace: Path, store: str, change: Callable[[dict[str, Any]], None]) -> None:
+    path = workspace / "model" / f"{store}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def tvp_duplicate_column(raw: dict[str, Any]) -> None:
+    raw["table_types"][0]["columns"].append({"name": "channel_code", "type": "varchar(30)"})
+
+
+def tvp_unknown_key(raw: dict[str, Any]) -> None:
+    raw["table_types"][1]["primary_key"] = ["market"]
+
+
+def tvp_rowversion(raw: dict[str, Any]) -> None:
+    raw["table_types"][2]["columns"].append({"name": "row_ver", "type": "rowversion"})
+
+
+def tsql_audited_table(raw: dict[str, Any]) -> None:
+    table(raw, "ads.campaigns")["audited"] = True
+
+
+def tsql_pg_type(raw: dict[str, Any]) -> None:
+    table(raw, "ads.campaigns")["columns"][2]["type"] = "timestamptz"
+
+
+ADS_CASES = {
+    "duplicate table-type column": (
+        tvp_duplicate_column,
+        "model/ads.yaml: table_types.ChannelList.columns[2].name: duplicate column 'channel_code' in table type "
+        "ads.ChannelList",
+    ),
+    "unknown table-type key": (
+        tvp_unknown_key,
+        "model/ads.yaml: table_types.MarketList.primary_key[0]: unknown column 'market' in table type ads.MarketList",
+    ),
+    "rowversion in a table type": (
+        tvp_rowversion,
+        "model/ads.yaml: table_types.AudienceList.columns[1].type: a table type column cannot be rowversion",
+    ),
+    "PostgreSQL-only trigger shortcut on T-SQL": (
+        tsql_audited_table,
+        "model/ads.yaml: tables.campaigns: triggers, audited and updated_at are PostgreSQL-only",
+    ),
+    "PostgreSQL type in a T-SQL model": (
+        tsql_pg_type,
+        "model/ads.yaml: tables.campaigns.columns[2].type: unknown T-SQL type 'timestamptz'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADS_CASES))
+def test_broken_ads_model_fails_with_one_precise_line(
+    case: str, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, expected = ADS_CASES[case]
+    edit_model(workspace, "ads", change)
+    before = tree_digest(workspace / "sql")
+    assert render_main(["--root", str(workspace)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {expected}"), lines
+    assert tree_digest(workspace / "sql") == before
