@@ -152,6 +152,33 @@ class Trigger(Strict):
     purpose: str = ""
 
 
+class PartitionBy(Strict):
+    scheme: str = Field(description="a partition scheme declared under partitions")
+    column: str
+
+
+class MonthlyPartitions(Strict):
+    """A RANGE RIGHT partition function with one boundary per month, and its scheme (T-SQL)."""
+
+    function: str
+    scheme: str
+    first_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of the first boundary")
+    last_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of the last boundary")
+    filegroup: str = "PRIMARY"
+    purpose: str
+
+    @property
+    def boundaries(self) -> list[str]:
+        """The first day of every month from first_month to last_month, as ISO dates."""
+        year, month = (int(x) for x in self.first_month.split("-"))
+        end = tuple(int(x) for x in self.last_month.split("-"))
+        out = []
+        while (year, month) <= end:
+            out.append(f"{year:04d}-{month:02d}-01")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return out
+
+
 class Table(Strict):
     name: str
     schema_: str = Field(alias="schema")
@@ -166,6 +193,7 @@ class Table(Strict):
     audited: bool = False
     updated_at: str | None = Field(default=None, description="column kept current by the updated_at trigger")
     rows: list[dict[str, Any]] = Field(default=[], description="reference rows deployed with the schema")
+    partition_by: PartitionBy | None = None
 
     @property
     def qualified(self) -> str:
@@ -248,6 +276,7 @@ class StoreModel(Strict):
     extensions: list[str] = []
     database_settings: DatabaseSettings = DatabaseSettings()
     schemas: list[Schema] = Field(min_length=1)
+    partitions: list[MonthlyPartitions] = []
     conventions: Conventions = Conventions()
     table_types: list[TableType] = []
     tables: list[Table] = []
@@ -382,6 +411,17 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
             for key in group:
                 if key not in cols:
                     yield f"{tp}.unique[{ui}]", f"unknown column {key!r} in table {table.qualified}"
+        if table.partition_by:
+            schemes = [p.scheme for p in model.partitions]
+            if table.partition_by.scheme not in schemes:
+                yield f"{tp}.partition_by.scheme", f"unknown partition scheme {table.partition_by.scheme!r}"
+            if table.partition_by.column not in cols:
+                yield f"{tp}.partition_by.column", f"unknown column {table.partition_by.column!r}"
+            keys = [("primary_key", table.primary_key), *(("unique", u) for u in table.unique)]
+            for key_name, key_columns in keys:
+                if table.partition_by.column not in key_columns:
+                    # An aligned unique index must contain the partitioning column, or SQL Server refuses it.
+                    yield f"{tp}.{key_name}", f"must include the partitioning column {table.partition_by.column!r}"
         if table.updated_at and table.updated_at not in cols:
             yield f"{tp}.updated_at", f"unknown column {table.updated_at!r} in table {table.qualified}"
         for fi, fk in enumerate(table.foreign_keys):
@@ -454,6 +494,11 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
         for ki, key in enumerate(table_type.primary_key):
             if key not in type_cols:
                 yield f"{yp}.primary_key[{ki}]", f"unknown column {key!r} in table type {table_type.qualified}"
+    for pi, part in enumerate(model.partitions):
+        if model.dialect != "tsql":
+            yield f"partitions[{pi}]", "monthly partitions are rendered for T-SQL only"
+        if part.first_month > part.last_month:
+            yield f"partitions[{pi}].last_month", f"{part.last_month} precedes first_month {part.first_month}"
     if model.dialect == "postgresql" and (
         model.database_settings.query_store or model.database_settings.recovery_model
     ):

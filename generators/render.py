@@ -43,6 +43,7 @@ KINDS: dict[str, list[tuple[int, str]]] = {
     "tsql": [
         (5, "database"),
         (10, "schemas"),
+        (12, "partitions"),
         (15, "types"),
         (20, "tables"),
         (30, "foreign_keys"),
@@ -159,6 +160,7 @@ def _has_content(model: StoreModel, kind: str) -> bool:
         "database": model.database_settings != DatabaseSettings(),
         "schemas": bool(model.schemas),
         "types": bool(model.table_types),
+        "partitions": bool(model.partitions),
         "tables": bool(model.tables),
         "foreign_keys": any(t.foreign_keys for t in model.tables),
         "indexes": any(t.indexes for t in model.tables),
