@@ -73,6 +73,7 @@ _TSQL_TYPES: dict[str, str] = {
     "nchar": r"\(\d{1,4}\)",
     "nvarchar": r"\((\d{1,4}|max)\)",
     "varbinary": r"\((\d{1,4}|max)\)",
+    "binary": r"\(\d{1,4}\)",
     "uniqueidentifier": "",
     "rowversion": "",
     "geography": "",
@@ -283,6 +284,12 @@ class StoreModel(Strict):
     routines: list[Routine] = []
     roles: list[Role] = []
     scripts: list[Script] = Field(default=[], description="explanatory scripts rendered beside the schema")
+
+    @field_validator("table_types", "tables", "routines", "roles", "scripts", "partitions", mode="before")
+    @classmethod
+    def _empty_list(cls, value: Any) -> Any:
+        """A list key holding only comments reads as null in YAML: treat it as empty."""
+        return [] if value is None else value
 
     # derived views used by templates -------------------------------------------------
     @cached_property
