@@ -150,6 +150,10 @@ def apply_tsql_file(conn: Any, store: str, rel: str, root: Path = ROOT) -> FileR
     try:
         for batch in split_batches(sql):
             cur.execute(batch)
+            # Drain every result of the batch: some drivers (pytds) report an error in a later statement only
+            # when its result is read, and would otherwise drop it silently on the next execute.
+            while cur.nextset():
+                pass
         if transactional:
             conn.commit()
     except Exception as exc:

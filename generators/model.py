@@ -243,6 +243,7 @@ class Grant(Strict):
     schemas: list[str] = []
     tables: list[str] = []
     routines: list[str] = []
+    types: list[str] = Field(default=[], description="table types (T-SQL): EXECUTE on a type lets a caller pass it")
 
 
 class Role(Strict):
@@ -538,7 +539,10 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
                 for r in grant.routines:
                     if r not in model.routine_map:
                         yield f"{gp}.routines", f"unknown routine {r!r}"
-                if not (grant.schemas or grant.tables or grant.routines):
+                for y in grant.types:
+                    if y not in {tt.qualified for tt in model.table_types}:
+                        yield f"{gp}.types", f"unknown table type {y!r}"
+                if not (grant.schemas or grant.tables or grant.routines or grant.types):
                     yield gp, "names no schema, table or routine"
 
 

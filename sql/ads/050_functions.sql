@@ -238,4 +238,5 @@ BEGIN
 
         THROW @CustomError, @ErrorMessage, 1;
     END CATCH;
-END;GO
+END;
+GO

@@ -12,6 +12,10 @@ GO
 GRANT SELECT ON SCHEMA::ads TO ads_app;
 GRANT SELECT ON SCHEMA::perf TO ads_app;
 GRANT EXECUTE ON OBJECT::ads.ADSSP_CreateCampaign TO ads_app;
+GRANT EXECUTE ON TYPE::ads.ChannelList TO ads_app;
+GRANT EXECUTE ON TYPE::ads.MarketList TO ads_app;
+GRANT EXECUTE ON TYPE::ads.AudienceList TO ads_app;
+GRANT EXECUTE ON TYPE::ads.AdList TO ads_app;
 
 -- ads_etl_reader: The delta ETL and the CRM linked server - read-only on campaigns and facts.
 GRANT SELECT ON SCHEMA::ads TO ads_etl_reader;

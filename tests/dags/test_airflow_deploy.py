@@ -95,6 +95,9 @@ class FakeTsqlConnection:
             raise ProgrammingError(f"Invalid object name '{self.fail_on}'.")
         self.batches.append(batch)
 
+    def nextset(self) -> bool:
+        return False  # one result per batch
+
     def commit(self) -> None:
         self.committed = True
 

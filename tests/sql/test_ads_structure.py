@@ -179,3 +179,18 @@ def test_every_transactional_procedure_is_built_on_the_skeleton() -> None:
                 assert "IF @@TRANCOUNT = 0" in body and "@StartedTransaction" in body, name
                 assert "-- Procedure:   " + name in (ROOT / rel).read_text(), name
     assert checked >= 1
+
+
+def test_go_always_stands_alone_on_its_line() -> None:
+    """A GO glued to a statement (`END;GO`) is not a batch separator: the server would receive it as T-SQL."""
+    manifest = json.loads((ROOT / "sql" / "manifest.json").read_text())
+    glued = []
+    for store in manifest["stores"].values():
+        if store["dialect"] != "tsql":
+            continue
+        for rel in [*store["deploy"], *store["scripts"]]:
+            for number, line in enumerate((ROOT / rel).read_text().splitlines(), 1):
+                code = line.split("--", 1)[0]
+                if re.search(r"\S\s*\bGO\s*$", code, re.I) and not re.fullmatch(r"\s*GO\s*", code, re.I):
+                    glued.append(f"{rel}:{number}: {line.strip()}")
+    assert glued == []

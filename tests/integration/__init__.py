@@ -1,0 +1,1 @@
+"""Integration tests against servers this machine cannot run; a module without its server URL skips with the reason."""
