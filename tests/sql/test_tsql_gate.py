@@ -99,7 +99,7 @@ def test_the_command_line_fails_on_a_broken_manifest_file(tmp_path: Path, capsys
     assert out[0].startswith(
         "sql/shop/070_roles.sql: batch 2 (line 10: IF DATABASE_PRINCIPAL_ID(N'shop_reader') IS NULL)"
     )
-    assert re.fullmatch(r"gates: FAILED: 10 files, 1 failures in \d+\.\ds", out[-1])
+    assert re.fullmatch(r"gates: FAILED: 11 files, 1 failures in \d+\.\ds", out[-1])
 
 
 # --------------------------------------------------------------------------- the allowlist

@@ -47,14 +47,15 @@ SET NOCOUNT ON;
 SET XACT_ABORT ON;
 
 -- Step 1: the nightly export, staged as the MERGE source (one row per audience_code: the primary key
--- guarantees the "at most once" rule).
+-- guarantees the "at most once" rule). COLLATE DATABASE_DEFAULT: a #temp table lives in tempdb and would
+-- otherwise take the server's collation, and comparing it with PromptAds columns of another collation fails.
 DROP TABLE IF EXISTS #audience_feed;
 CREATE TABLE #audience_feed (
-    audience_code varchar(40) NOT NULL PRIMARY KEY,
-    description nvarchar(400) NOT NULL,
+    audience_code varchar(40) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+    description nvarchar(400) COLLATE DATABASE_DEFAULT NOT NULL,
     age_min tinyint NOT NULL,
     age_max tinyint NOT NULL,
-    interests nvarchar(400) NULL
+    interests nvarchar(400) COLLATE DATABASE_DEFAULT NULL
 );
 INSERT INTO #audience_feed (audience_code, description, age_min, age_max, interests)
 VALUES

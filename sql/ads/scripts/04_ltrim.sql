@@ -66,7 +66,7 @@ DROP TABLE IF EXISTS #imported_handles;
 CREATE TABLE #imported_handles (
     row_no int IDENTITY(1, 1) NOT NULL PRIMARY KEY,
     variant nvarchar(40) NOT NULL,
-    raw_handle nvarchar(120) NOT NULL
+    raw_handle nvarchar(120) COLLATE DATABASE_DEFAULT NOT NULL  -- compared with ads.influencers.handle below
 );
 INSERT INTO #imported_handles (variant, raw_handle)
 SELECT v.variant, CONCAT(v.prefix, LTRIM(top_i.handle, N'@'), v.suffix)

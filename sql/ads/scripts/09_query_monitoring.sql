@@ -341,7 +341,9 @@ SELECT
 FROM sys.dm_exec_requests AS r
 INNER JOIN sys.dm_exec_sessions AS blocked_s ON blocked_s.session_id = r.session_id
 INNER JOIN sys.dm_exec_sessions AS blocker_s ON blocker_s.session_id = r.blocking_session_id
-LEFT JOIN sys.dm_exec_connections AS blocker_c ON blocker_c.session_id = r.blocking_session_id
+LEFT JOIN sys.dm_exec_connections AS blocker_c
+    ON blocker_c.session_id = r.blocking_session_id
+    AND blocker_c.parent_connection_id IS NULL
 OUTER APPLY sys.dm_exec_sql_text(r.sql_handle) AS blocked_t
 OUTER APPLY sys.dm_exec_sql_text(blocker_c.most_recent_sql_handle) AS blocker_t
 WHERE r.blocking_session_id > 0
