@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,48 @@ NO_TRANSACTION_MARK = "-- deploy: no-transaction"
 """A rendered T-SQL file that opens with this line runs with autocommit (CREATE/ALTER DATABASE refuse transactions)."""
 
 
+SECRETS_MARK = "-- deploy: secrets"
+"""A rendered T-SQL file lists the environment variables it needs on this line (`NAME?` = optional).
+
+The values go into the session context (sys.sp_set_session_context, sent as parameters), where the T-SQL reads
+them with SESSION_CONTEXT(N'NAME'); they never appear in a rendered file, a statement text or a log line."""
+
+_SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{2,127}\??$")
+
+
+def secret_names(sql: str) -> list[tuple[str, bool]]:
+    """The (name, required) pairs a file declares on its `-- deploy: secrets` lines, in order, without repeats."""
+    names: list[tuple[str, bool]] = []
+    for line in sql.splitlines():
+        if not line.startswith(SECRETS_MARK):
+            continue
+        for word in line[len(SECRETS_MARK) :].split():
+            if not _SECRET_NAME.match(word):
+                raise DeployError(f"invalid name {word!r} on a {SECRETS_MARK!r} line (upper case, digits, _)")
+            entry = (word.rstrip("?"), not word.endswith("?"))
+            if entry[0] not in {n for n, _ in names}:
+                names.append(entry)
+    return names
+
+
+def session_secrets(sql: str, env: Mapping[str, str], where: str) -> dict[str, str]:
+    """The declared values from `env`; a missing required one is a DeployError naming every missing variable."""
+    names = secret_names(sql)
+    missing = [name for name, required in names if required and not env.get(name)]
+    if missing:
+        raise DeployError(
+            f"{where}: needs the environment variable(s) {', '.join(missing)} (the values are never stored in the"
+            " repository: set them from your secret store, e.g. a Kubernetes Secret, and run again)"
+        )
+    return {name: env[name] for name, _ in names if env.get(name)}
+
+
+def set_session_context(cur: Any, values: Mapping[str, str | None]) -> None:
+    """Put each value into the session context under its name (None clears it); values travel as parameters."""
+    for name, value in values.items():
+        cur.execute("EXEC sys.sp_set_session_context @key = %s, @value = %s;", (name, value))
+
+
 def set_autocommit(conn: Any, on: bool) -> None:
     """Switch autocommit on a DB-API connection: pymssql has a method, pytds and pyodbc a property."""
     current = getattr(conn, "autocommit", None)
@@ -133,21 +177,27 @@ def set_autocommit(conn: Any, on: bool) -> None:
         conn.autocommit = on
 
 
-def apply_tsql_file(conn: Any, store: str, rel: str, root: Path = ROOT) -> FileResult:
+def apply_tsql_file(
+    conn: Any, store: str, rel: str, root: Path = ROOT, env: Mapping[str, str] | None = None
+) -> FileResult:
     """Apply one rendered T-SQL file batch by batch inside one transaction (DB-API connection).
 
     Files marked with NO_TRANSACTION_MARK run batch by batch with autocommit; each of their statements is
-    guarded, so a failure part-way is fixed by running the file again.
+    guarded, so a failure part-way is fixed by running the file again. The secrets a file declares
+    (SECRETS_MARK) are read from `env` (the process environment by default) before anything is sent, put into
+    the session context for the file's batches, and cleared again afterwards, whatever happened.
     """
     path = root / rel
     sql = path.read_text(encoding="utf-8")
     digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+    secrets = session_secrets(sql, os.environ if env is None else env, f"{store}: {rel}")
     transactional = NO_TRANSACTION_MARK not in sql.splitlines()
     started = time.perf_counter()
     if not transactional:
         set_autocommit(conn, True)
     cur = conn.cursor()
     try:
+        set_session_context(cur, secrets)
         for batch in split_batches(sql):
             cur.execute(batch)
             # Drain every result of the batch: some drivers (pytds) report an error in a later statement only
@@ -162,6 +212,12 @@ def apply_tsql_file(conn: Any, store: str, rel: str, root: Path = ROOT) -> FileR
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeployError(f"{store}: {rel}: {detail}") from exc
     finally:
+        # After a rollback too: the session (and a pooled connection) must not keep a secret. A broken
+        # connection takes its session context with it.
+        with contextlib.suppress(Exception):
+            set_session_context(cur, dict.fromkeys(secrets))
+            if transactional and secrets:
+                conn.commit()
         cur.close()
         if not transactional:
             set_autocommit(conn, False)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SCHEMA_VERSION = 1
 """The model-schema version this loader understands; every model file declares it."""
 
 IDENT = r"^[a-z][a-z0-9_]{0,62}$"
 TSQL_IDENT = r"^[A-Za-z][A-Za-z0-9_]{0,127}$"
+ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]{2,127}$"
+"""An environment variable that holds a secret at deploy time (the model names it; the value never is in the repo)."""
 
 Dialect = Literal["postgresql", "tsql"]
 
@@ -269,6 +272,81 @@ class Script(Strict):
     topic: str
 
 
+# --------------------------------------------------------------------------- encryption (T-SQL)
+
+
+def _tsql_name(value: str) -> str:
+    if not re.match(TSQL_IDENT, value):
+        raise ValueError(f"invalid identifier {value!r}")
+    return value
+
+
+def _secret_name(value: str) -> str:
+    if not re.match(ENV_VAR_NAME, value):
+        raise ValueError(f"invalid secret name {value!r} (an environment variable: upper case, digits and _)")
+    return value
+
+
+def _server_directory(value: str) -> str:
+    if not re.fullmatch(r"(?:/[^/'\x00-\x1f]+)+|[A-Za-z]:(?:\\[^\\'\x00-\x1f]+)+", value):
+        raise ValueError(f"invalid directory {value!r} (absolute, no quote, no trailing separator)")
+    return value
+
+
+TsqlName = Annotated[str, AfterValidator(_tsql_name)]
+SecretName = Annotated[str, AfterValidator(_secret_name)]
+
+
+class DatabaseMasterKey(Strict):
+    """The database master key: protects the certificates' private keys; its password arrives at deploy time."""
+
+    password_secret: SecretName
+
+
+class Certificate(Strict):
+    """A self-signed X.509 certificate the engine creates, its private key protected by its database's master key."""
+
+    name: TsqlName
+    subject: str = Field(min_length=1, max_length=128)
+    expiry_date: date
+
+
+class SymmetricKey(Strict):
+    """The column key: random key material that exists only inside the database, protected by the certificate."""
+
+    name: TsqlName
+    algorithm: Literal["AES_256"]
+
+
+class ServerCertificate(Certificate):
+    """A certificate in master that encrypts the backups; exported with its private key to restore elsewhere."""
+
+    master_key_password_secret: SecretName = Field(description="password of master's database master key")
+    backup_password_secret: SecretName = Field(description="password that encrypts the exported private key")
+    backup_directory: Annotated[str, AfterValidator(_server_directory)] = Field(
+        description="server-side directory of the backup and certificate files"
+    )
+
+
+class LookupHmac(Strict):
+    """The HMAC key of an exact-lookup column: a deploy-time secret, stored encrypted by the column key."""
+
+    secret: SecretName
+    key_table: str = Field(description="schema.table holding the encrypted key (columns key_name, key_enc)")
+    key_name: str = Field(default="national_id", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class Encryption(Strict):
+    """Column encryption (T-SQL): master key -> certificate -> AES-256 key, and a server certificate for backups."""
+
+    database_master_key: DatabaseMasterKey
+    certificate: Certificate
+    symmetric_key: SymmetricKey
+    server_certificate: ServerCertificate
+    hmac: LookupHmac | None = None
+    decrypt_roles: list[TsqlName] = Field(default=[], description="roles granted the key permissions decryption needs")
+
+
 class StoreModel(Strict):
     schema_version: int
     store: str
@@ -285,6 +363,7 @@ class StoreModel(Strict):
     routines: list[Routine] = []
     roles: list[Role] = []
     scripts: list[Script] = Field(default=[], description="explanatory scripts rendered beside the schema")
+    encryption: Encryption | None = None
 
     @field_validator("table_types", "tables", "routines", "roles", "scripts", "partitions", mode="before")
     @classmethod
@@ -523,6 +602,7 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
             yield f"conventions.{conv}", f"unknown routine {value!r}"
 
     role_names = [r.name for r in model.roles]
+    yield from _encryption_problems(model, role_names)
     for role in model.roles:
         rp = f"roles.{role.name}"
         if role_names.count(role.name) > 1:
@@ -544,6 +624,33 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
                         yield f"{gp}.types", f"unknown table type {y!r}"
                 if not (grant.schemas or grant.tables or grant.routines or grant.types):
                     yield gp, "names no schema, table or routine"
+
+
+def _encryption_problems(model: StoreModel, role_names: list[str]) -> Iterator[tuple[str, str]]:
+    enc = model.encryption
+    if enc is None:
+        return
+    if model.dialect != "tsql":
+        yield "encryption", "column encryption (master key, certificate, symmetric key) is rendered for T-SQL only"
+    names = {
+        "certificate.name": enc.certificate.name,
+        "symmetric_key.name": enc.symmetric_key.name,
+        "server_certificate.name": enc.server_certificate.name,
+    }
+    for where, name in names.items():
+        if list(names.values()).count(name) > 1:
+            yield f"encryption.{where}", f"{name!r} names two encryption objects"
+    for ri, role in enumerate(enc.decrypt_roles):
+        if role not in role_names:
+            yield f"encryption.decrypt_roles[{ri}]", f"unknown role {role!r} (declared: {', '.join(role_names)})"
+    if enc.hmac:
+        table = model.table_map.get(enc.hmac.key_table)
+        if table is None:
+            yield "encryption.hmac.key_table", f"unknown table {enc.hmac.key_table!r}"
+        else:
+            for column in ("key_name", "key_enc"):
+                if table.column(column) is None:
+                    yield "encryption.hmac.key_table", f"table {table.qualified} has no column {column!r}"
 
 
 def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
