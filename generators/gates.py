@@ -87,13 +87,15 @@ _SYMKEY_OPTION = rf"(?:ALGORITHM\s*=\s*{_AES}|KEY_SOURCE\s*=\s*{_STR}|IDENTITY_V
 _SYMKEY_PROTECTOR = rf"(?:CERTIFICATE\s+{_ID}|{_PASSWORD}|(?:A?SYMMETRIC)\s+KEY\s+{_ID})"
 _SERVER_PROTECTOR = r"SERVER\s+(?:CERTIFICATE|ASYMMETRIC\s+KEY)"
 _DEVICE = rf"(?:DISK|URL)\s*=\s*{_STR}"
+_VARIABLE = r"@[A-Za-z_][\w@$#]*"
+_FILELIST_OPTION = r"(?:FILE\s*=\s*\d+|(?:NO_)?CHECKSUM)"
 _BACKUP_OPTION = (
     rf"(?:COPY_ONLY|(?:NO_)?COMPRESSION|(?:NO)?INIT|(?:NO)?FORMAT|(?:NO_)?CHECKSUM|STATS(?:\s*=\s*\d+)?"
     rf"|(?:NAME|DESCRIPTION)\s*=\s*{_STR}"
     rf"|ENCRYPTION\s*\(\s*ALGORITHM\s*=\s*{_AES}\s*,\s*{_SERVER_PROTECTOR}\s*=\s*{_ID}\s*\))"
 )
 _RESTORE_OPTION = (
-    rf"(?:MOVE\s+{_STR}\s+TO\s+{_STR}|REPLACE|(?:NO)?RECOVERY|(?:NO_)?CHECKSUM"
+    rf"(?:MOVE\s+(?:{_STR}|{_VARIABLE})\s+TO\s+(?:{_STR}|{_VARIABLE})|REPLACE|(?:NO)?RECOVERY|(?:NO_)?CHECKSUM"
     r"|STATS(?:\s*=\s*\d+)?|FILE\s*=\s*\d+)"
 )
 
@@ -108,10 +110,11 @@ class AllowedStatement(NamedTuple):
     """A statement the pattern accepts and sqlfluff rejects; tests pin that sqlfluff still rejects it."""
 
 
-# Column encryption in PromptCrm (master key -> certificate -> AES-256 symmetric key) and the backup/restore
-# demonstration that the encrypted data cannot be read on another server. sqlfluff 4.5's tsql grammar has no rule
-# for any of these (OPEN SYMMETRIC KEY, ALTER MASTER KEY and every linked-server statement do parse, so they are
-# not here). Each pattern spells out the statement's real option syntax, so an allowlisted statement cannot carry
+# Column encryption in PromptCrm (master key -> certificate -> AES-256 symmetric key), the backup/restore
+# demonstration that the encrypted data cannot be read on another server, and the impersonation (EXECUTE AS ...
+# REVERT) that shows who may decrypt. sqlfluff 4.5's tsql grammar has no rule for any of these (OPEN SYMMETRIC
+# KEY, ALTER MASTER KEY, CREATE USER ... WITHOUT LOGIN and every linked-server statement do parse, so they are not
+# here). Each pattern spells out the statement's real option syntax, so an allowlisted statement cannot carry
 # anything else to the server unparsed.
 TSQL_PARSE_ALLOWLIST: tuple[AllowedStatement, ...] = (
     AllowedStatement(
@@ -125,6 +128,11 @@ TSQL_PARSE_ALLOWLIST: tuple[AllowedStatement, ...] = (
         "OPEN MASTER KEY DECRYPTION BY PASSWORD = N'from-the-environment';",
     ),
     AllowedStatement("CLOSE MASTER KEY", r"CLOSE\s+MASTER\s+KEY", "CLOSE MASTER KEY;"),
+    AllowedStatement(
+        "BACKUP MASTER KEY",
+        rf"BACKUP\s+MASTER\s+KEY\s+TO\s+(?:FILE|URL)\s*=\s*{_STR}\s+ENCRYPTION\s+BY\s+{_PASSWORD}",
+        "BACKUP MASTER KEY TO FILE = N'/var/opt/mssql/backup/crm_master_key.key' ENCRYPTION BY PASSWORD = N'x';",
+    ),
     AllowedStatement(
         "CREATE CERTIFICATE",
         rf"CREATE\s+CERTIFICATE\s+{_ID}(?:\s+AUTHORIZATION\s+{_ID})?\s+"
@@ -166,6 +174,20 @@ TSQL_PARSE_ALLOWLIST: tuple[AllowedStatement, ...] = (
         rf"RESTORE\s+DATABASE\s+{_ID}\s+FROM\s+{_comma_list(_DEVICE)}(?:\s+WITH\s+{_comma_list(_RESTORE_OPTION)})?",
         "RESTORE DATABASE PromptCrm FROM DISK = N'/var/opt/mssql/backup/crm.bak' WITH REPLACE, RECOVERY;",
     ),
+    # The logical file names a RESTORE ... WITH MOVE needs, read from the backup itself (INSERT ... EXEC).
+    AllowedStatement(
+        "RESTORE FILELISTONLY",
+        rf"RESTORE\s+FILELISTONLY\s+FROM\s+{_DEVICE}(?:\s+WITH\s+{_comma_list(_FILELIST_OPTION)})?",
+        "RESTORE FILELISTONLY FROM DISK = N'/var/opt/mssql/backup/crm.bak';",
+    ),
+    # Impersonating a database user to show what its permissions allow; only the plain forms (no cookie, no
+    # NO REVERT), so every impersonation can be, and is, undone by REVERT in the same batch.
+    AllowedStatement(
+        "EXECUTE AS",
+        rf"EXEC(?:UTE)?\s+AS\s+(?:USER|LOGIN)\s*=\s*{_STR}",
+        "EXECUTE AS USER = N'crm_app_demo';",
+    ),
+    AllowedStatement("REVERT", r"REVERT", "REVERT;"),
 )
 
 # The lookbehind keeps a pattern from starting mid-identifier (`xCLOSE MASTER KEY`) or on a qualified name.

@@ -42,12 +42,14 @@ KINDS: dict[str, list[tuple[int, str]]] = {
     ],
     "tsql": [
         (5, "database"),
+        (7, "server_security"),
         (10, "schemas"),
         (12, "partitions"),
         (15, "types"),
         (20, "tables"),
         (30, "foreign_keys"),
         (40, "indexes"),
+        (45, "security"),
         (50, "functions"),
         (70, "roles"),
         (80, "grants"),
@@ -55,6 +57,8 @@ KINDS: dict[str, list[tuple[int, str]]] = {
     ],
 }
 COMMENT = {"postgresql": "--", "tsql": "--"}
+SERVER_SCOPE_MARK = "-- scope: server"
+"""A T-SQL template with this line chooses its database itself (USE master ...): no `USE <store db>` preamble."""
 
 
 @dataclass
@@ -158,6 +162,8 @@ def header(dialect: str, model_file: str, templates: Iterable[str], what: str) -
 def _has_content(model: StoreModel, kind: str) -> bool:
     return {
         "database": model.database_settings != DatabaseSettings(),
+        "server_security": model.encryption is not None,
+        "security": model.encryption is not None,
         "schemas": bool(model.schemas),
         "types": bool(model.table_types),
         "partitions": bool(model.partitions),
@@ -177,7 +183,8 @@ def render_template(
 ) -> str:
     env, loader = make_env(model.dialect, templates_root)
     body = ""
-    if model.dialect == "tsql" and not template.endswith("/database.sql.j2"):
+    server_scoped = SERVER_SCOPE_MARK in (templates_root / template).read_text(encoding="utf-8").splitlines()
+    if model.dialect == "tsql" and not template.endswith("/database.sql.j2") and not server_scoped:
         # A T-SQL deploy connection may start in any database (often master), so every file names ours.
         body = env.get_template("tsql/_use_database.sql.j2").render(model=model)
     body += env.get_template(template).render(model=model, **context)

@@ -385,6 +385,30 @@ ELSE
         @level2type = N'COLUMN', @level2name = N'row_ver';
 GO
 
+-- sec.hmac_keys: Deploy-time HMAC keys the routines need at run time, encrypted by the column key; read only by sec routines that run as owner.
+IF OBJECT_ID(N'sec.hmac_keys', N'U') IS NULL
+CREATE TABLE sec.hmac_keys (
+    key_name varchar(40) NOT NULL,
+    key_enc varbinary(256) NOT NULL,
+    created_at datetime2(3) NOT NULL CONSTRAINT df_hmac_keys_created_at DEFAULT (sysutcdatetime()),
+    CONSTRAINT pk_hmac_keys PRIMARY KEY (key_name)
+);
+IF EXISTS (SELECT 1 FROM sys.fn_listextendedproperty(N'MS_Description', N'SCHEMA', N'sec', N'TABLE', N'hmac_keys', NULL, NULL))
+    EXEC sys.sp_updateextendedproperty @name = N'MS_Description', @value = N'Deploy-time HMAC keys the routines need at run time, encrypted by the column key; read only by sec routines that run as owner.',
+        @level0type = N'SCHEMA', @level0name = N'sec', @level1type = N'TABLE', @level1name = N'hmac_keys';
+ELSE
+    EXEC sys.sp_addextendedproperty @name = N'MS_Description', @value = N'Deploy-time HMAC keys the routines need at run time, encrypted by the column key; read only by sec routines that run as owner.',
+        @level0type = N'SCHEMA', @level0name = N'sec', @level1type = N'TABLE', @level1name = N'hmac_keys';
+IF EXISTS (SELECT 1 FROM sys.fn_listextendedproperty(N'MS_Description', N'SCHEMA', N'sec', N'TABLE', N'hmac_keys', N'COLUMN', N'key_enc'))
+    EXEC sys.sp_updateextendedproperty @name = N'MS_Description', @value = N'ENCRYPTBYKEY(PromptCrmColumnKey, UTF-8 bytes of the secret), authenticated by key_name',
+        @level0type = N'SCHEMA', @level0name = N'sec', @level1type = N'TABLE', @level1name = N'hmac_keys',
+        @level2type = N'COLUMN', @level2name = N'key_enc';
+ELSE
+    EXEC sys.sp_addextendedproperty @name = N'MS_Description', @value = N'ENCRYPTBYKEY(PromptCrmColumnKey, UTF-8 bytes of the secret), authenticated by key_name',
+        @level0type = N'SCHEMA', @level0name = N'sec', @level1type = N'TABLE', @level1name = N'hmac_keys',
+        @level2type = N'COLUMN', @level2name = N'key_enc';
+GO
+
 -- ops.log: What the stored procedures did or failed to do, one row per event.
 IF OBJECT_ID(N'ops.log', N'U') IS NULL
 CREATE TABLE ops.log (

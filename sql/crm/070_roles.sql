@@ -6,7 +6,7 @@ USE PromptCrm;
 GO
 
 -- Database roles. Logins and users are created per environment and added to these roles; no passwords here.
--- crm_app: The CRM application - reads and writes clients, leads, interactions and sales; decrypts through sec routines only.
+-- crm_app: The CRM application - reads and writes clients, leads, interactions and sales; writes national IDs through sec routines and sees them masked, never decrypted.
 IF DATABASE_PRINCIPAL_ID(N'crm_app') IS NULL
     CREATE ROLE crm_app;
 -- crm_etl_reader: The delta ETL - reads sales and campaign links, never client identities.
@@ -15,4 +15,7 @@ IF DATABASE_PRINCIPAL_ID(N'crm_etl_reader') IS NULL
 -- crm_mcp_reader: The MCP CRM server - reads sales, campaign links and the indexed views; PII only masked through routines.
 IF DATABASE_PRINCIPAL_ID(N'crm_mcp_reader') IS NULL
     CREATE ROLE crm_mcp_reader;
+-- crm_pii_reader: Staff allowed to read decrypted national IDs and context data: SELECT on sec.fn_ClientSensitiveData, plus CONTROL on the certificate and VIEW DEFINITION on the key (granted in the security step).
+IF DATABASE_PRINCIPAL_ID(N'crm_pii_reader') IS NULL
+    CREATE ROLE crm_pii_reader;
 GO

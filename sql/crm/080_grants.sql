@@ -8,9 +8,12 @@ GO
 -- Least privilege: SQL Server gives public nothing on user schemas; each role gets exactly what its job needs.
 -- A model "revoke" becomes DENY: a T-SQL REVOKE only removes an entry at the same scope, so it would leave a
 -- schema-wide GRANT (or another role's) in force, while DENY guarantees the role cannot do it.
--- crm_app: The CRM application - reads and writes clients, leads, interactions and sales; decrypts through sec routines only.
+-- crm_app: The CRM application - reads and writes clients, leads, interactions and sales; writes national IDs through sec routines and sees them masked, never decrypted.
 GRANT SELECT, INSERT, UPDATE ON SCHEMA::crm TO crm_app;
 GRANT SELECT, INSERT, UPDATE ON SCHEMA::sales TO crm_app;
+GRANT EXECUTE ON OBJECT::sec.CRMSP_SetClientSensitiveData TO crm_app;
+GRANT SELECT ON OBJECT::sec.v_clients_masked TO crm_app;
+GRANT SELECT ON OBJECT::sec.fn_FindClientByNationalId TO crm_app;
 
 -- crm_etl_reader: The delta ETL - reads sales and campaign links, never client identities.
 GRANT SELECT ON OBJECT::sales.sales TO crm_etl_reader;
@@ -23,5 +26,9 @@ GRANT SELECT ON OBJECT::sales.sales TO crm_mcp_reader;
 GRANT SELECT ON OBJECT::crm.client_campaigns TO crm_mcp_reader;
 GRANT SELECT ON OBJECT::crm.leads TO crm_mcp_reader;
 GRANT SELECT ON OBJECT::crm.interactions TO crm_mcp_reader;
+GRANT SELECT ON OBJECT::sec.v_clients_masked TO crm_mcp_reader;
+
+-- crm_pii_reader: Staff allowed to read decrypted national IDs and context data: SELECT on sec.fn_ClientSensitiveData, plus CONTROL on the certificate and VIEW DEFINITION on the key (granted in the security step).
+GRANT SELECT ON OBJECT::sec.fn_ClientSensitiveData TO crm_pii_reader;
 
 GO

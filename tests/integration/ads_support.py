@@ -1,8 +1,7 @@
-"""Helpers of the PromptAds integration tests: result sets over pytds, what the rendered files promise, the deploy."""
+"""Helpers of the PromptAds integration tests: what the rendered files promise, the deploy (shared: mssql_support)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +9,23 @@ from pathlib import Path
 from typing import Any
 
 from generators import ads_client
-from generators.deploy import NO_TRANSACTION_MARK, ROOT, FileResult, apply_tsql_file, store_files
+from generators.deploy import ROOT, FileResult
+from tests.integration.mssql_support import Deployment, deploy_store, run, scalar, url_or_none
+
+# The result-set helpers and the deployment record moved to mssql_support (the CRM tests share them); the Ads
+# tests keep importing them from here.
+__all__ = [
+    "ADS_SKIP_REASON",
+    "CATALOG",
+    "Deployment",
+    "Expected",
+    "ads_url_or_none",
+    "deploy_ads",
+    "expected_objects",
+    "missing_objects",
+    "run",
+    "scalar",
+]
 
 ADS_SKIP_REASON = (
     "PROMPTSALES_ADS_URL is not set: no SQL Server to test against"
@@ -19,33 +34,7 @@ ADS_SKIP_REASON = (
 
 
 def ads_url_or_none() -> str | None:
-    return os.environ.get(ads_client.ENV_VAR, "").strip() or None
-
-
-def run(conn: Any, sql: str, params: tuple[Any, ...] | None = None) -> list[list[tuple[Any, ...]]]:
-    """Execute one batch and return every result set; draining them all surfaces an error in a later statement.
-
-    pytds stops reading a response at the first result set or row count and cancels the unread rest when the
-    next request starts, so a batch whose tail is not read could fail silently. Batches here open with
-    SET NOCOUNT ON so that only real result sets stop the reader.
-    """
-    sets: list[list[tuple[Any, ...]]] = []
-    with conn.cursor() as cur:
-        if params is None:
-            cur.execute(sql)  # no parameters: sent as a plain batch, so a "%" in the text stays as it is
-        else:
-            cur.execute(sql, params)
-        while True:
-            if cur.description is not None:
-                sets.append([tuple(row) for row in cur.fetchall()])
-            if not cur.nextset():
-                return sets
-
-
-def scalar(conn: Any, sql: str, params: tuple[Any, ...] | None = None) -> Any:
-    sets = run(conn, "SET NOCOUNT ON;\n" + sql, params)
-    assert sets and sets[-1], f"no row from: {sql}"
-    return sets[-1][0][0]
+    return url_or_none(ads_client.ENV_VAR)
 
 
 # --------------------------------------------------------------------------- what the rendered files promise
@@ -129,26 +118,7 @@ def missing_objects(conn: Any, expected: Expected) -> list[str]:
 
 def deploy_ads(connect: Callable[..., Any]) -> list[FileResult]:
     """Every sql/ads file in manifest order with apply_tsql_file: the database step on master, the rest in it."""
-    results = []
-    master = connect(autocommit=False, database="master")
-    in_database = None
-    for rel in store_files("ads"):
-        if NO_TRANSACTION_MARK in (ROOT / rel).read_text(encoding="utf-8").splitlines():
-            results.append(apply_tsql_file(master, "ads", rel))
-        else:
-            # The database exists from here on; every file opens with USE PromptAds anyway.
-            in_database = in_database or connect(autocommit=False)
-            results.append(apply_tsql_file(in_database, "ads", rel))
-    return results
-
-
-@dataclass(frozen=True)
-class Deployment:
-    first: list[FileResult]
-    second: list[FileResult]
-    catalog_after_first: list[tuple[Any, ...]]
-    catalog_after_second: list[tuple[Any, ...]]
-    sentinel_survived: bool
+    return deploy_store(connect, "ads")
 
 
 CATALOG = """

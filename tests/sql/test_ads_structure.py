@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from generators.deploy import split_batches
 from generators.model import StoreModel, load_model
+from tests.sql.tsql_tree import ordered, procedures
 
 ROOT = Path(__file__).resolve().parents[2]
 ADS = ROOT / "sql" / "ads"
@@ -21,16 +21,6 @@ ETL_SOURCES = ["ads.campaigns", "ads.ads", "perf.daily_results", "perf.social_re
 @pytest.fixture(scope="module")
 def model() -> StoreModel:
     return load_model(ROOT / "model" / "ads.yaml", root=ROOT)
-
-
-def procedures(text: str) -> dict[str, str]:
-    """Every CREATE OR ALTER PROCEDURE batch of a rendered file, by qualified name."""
-    found = {}
-    for batch in split_batches(text):
-        match = re.search(r"^CREATE OR ALTER PROCEDURE (\w+\.\w+)", batch, re.M)
-        if match:
-            found[match.group(1)] = batch
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +92,6 @@ def test_create_campaign_takes_every_list_as_a_readonly_tvp(model: StoreModel, c
     assert all(by_name[name][1] == " READONLY" for name in tvps)
     assert by_name["@CampaignId"][2] == " OUTPUT"
     assert "SELECT @CampaignId AS campaign_id;" in create_campaign
-
-
-def ordered(text: str, *patterns: str) -> list[int]:
-    """Positions of each pattern, asserting each occurs and they occur in this order."""
-    positions = []
-    for pattern in patterns:
-        match = re.search(pattern, text[positions[-1] if positions else 0 :], re.M)
-        assert match, f"missing, or out of order: {pattern}"
-        positions.append((positions[-1] if positions else 0) + match.start())
-    return positions
 
 
 def test_create_campaign_follows_the_course_skeleton(create_campaign: str) -> None:
