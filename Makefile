@@ -15,7 +15,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,embeddings]'
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies
@@ -49,8 +49,9 @@ demo: $(STAMP) services render ## render, deploy the local stores through Airflo
 	$(PY) -m generators.demo
 
 lock: ## re-resolve and pin every dependency into constraints.txt
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -e '.[dev]'
-	{ sed -n '1,2p' constraints.txt; .lockenv/bin/pip freeze --exclude-editable; } > constraints.new && mv constraints.new constraints.txt
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -e '.[dev,embeddings]'
+	# torch's local label (+cpu) is dropped: ==2.13.0 matches the CPU build without naming a wheel variant.
+	{ sed -n '1,2p' constraints.txt; .lockenv/bin/pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/'; } > constraints.new && mv constraints.new constraints.txt
 	rm -rf .lockenv
 
 clean: ## remove the virtualenv and caches

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -653,8 +653,13 @@ def _encryption_problems(model: StoreModel, role_names: list[str]) -> Iterator[t
                     yield "encryption.hmac.key_table", f"table {table.qualified} has no column {column!r}"
 
 
-def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
-    """Load one model file; raise ModelError (one line: file, path, problem) on any defect."""
+M = TypeVar("M", bound=BaseModel)
+
+SQL_DIALECTS = frozenset({"postgresql", "tsql"})
+
+
+def read_model_file(path: Path, *, root: Path | None = None) -> tuple[dict[str, Any], str]:
+    """The YAML mapping of a model file and the name to show in errors; checks the schema version."""
     shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
@@ -671,8 +676,15 @@ def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
         raise ModelError(
             shown, "schema_version", f"unsupported schema_version {version!r} (this tool reads {SCHEMA_VERSION})"
         )
+    return raw, shown
+
+
+def validate_model(
+    raw: dict[str, Any], shown: str, cls: type[M], problems: Callable[[M], Iterable[tuple[str, str]]]
+) -> M:
+    """Validate `raw` against the schema `cls`, then run the cross-reference `problems`; the first defect raises."""
     try:
-        model = StoreModel.model_validate(raw)
+        model = cls.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err["msg"]).removeprefix("Value error, ")
@@ -681,16 +693,39 @@ def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
         elif err["type"] == "missing":
             msg = "required field is missing"
         raise ModelError(shown, _friendly_loc(raw, tuple(err["loc"])), msg) from None
-    for where, problem in _problems(model):
+    for where, problem in problems(model):
         raise ModelError(shown, where, problem)
     return model
 
 
-def load_models(model_dir: Path, *, root: Path | None = None) -> list[StoreModel]:
-    """Load every store model in `model_dir` (files declaring `store:`), sorted by store name."""
-    models = []
-    for path in sorted(model_dir.glob("*.yaml")):
-        models.append(load_model(path, root=root))
+def load_model(path: Path, *, root: Path | None = None) -> StoreModel:
+    """Load one SQL store's model file; raise ModelError (one line: file, path, problem) on any defect."""
+    raw, shown = read_model_file(path, root=root)
+    if raw.get("dialect") not in SQL_DIALECTS and raw.get("dialect") in _other_dialects():
+        raise ModelError(shown, "dialect", f"{raw['dialect']!r} is not a SQL dialect (load it with load_any_model)")
+    return validate_model(raw, shown, StoreModel, _problems)
+
+
+def _other_dialects() -> dict[str, Callable[[dict[str, Any], str], BaseModel]]:
+    """The loaders of the stores that are not SQL databases, by dialect (imported here: they import this module)."""
+    from generators.model_cache import load_cache_model
+    from generators.model_content import load_content_model
+
+    return {"mongodb": load_content_model, "redis": load_cache_model}
+
+
+def load_any_model(path: Path, *, root: Path | None = None) -> BaseModel:
+    """Load a model file of any store: SQL (StoreModel), MongoDB (ContentModel) or Redis (CacheModel)."""
+    raw, shown = read_model_file(path, root=root)
+    loader = _other_dialects().get(str(raw.get("dialect")))
+    if loader is not None:
+        return loader(raw, shown)
+    return validate_model(raw, shown, StoreModel, _problems)
+
+
+def load_models(model_dir: Path, *, root: Path | None = None) -> list[Any]:
+    """Load every store model in `model_dir` (one file per store), sorted by store name."""
+    models: list[Any] = [load_any_model(path, root=root) for path in sorted(model_dir.glob("*.yaml"))]
     stores = [m.store for m in models]
     for m in models:
         if stores.count(m.store) > 1:

@@ -238,8 +238,21 @@ def render_all(root: Path = ROOT) -> Rendered:
     }
     for model in models:
         model_file = f"model/{model.store}.yaml"
-        manifest["stores"][model.store] = render_store(model, model_file, out, root / "templates")
-        out.add(f"{DOCS_DIR}/{model.store}.md", render_docs(model, model_file, root / "templates"))
+        if isinstance(model, StoreModel):
+            manifest["stores"][model.store] = render_store(model, model_file, out, root / "templates")
+            out.add(f"{DOCS_DIR}/{model.store}.md", render_docs(model, model_file, root / "templates"))
+        elif model.dialect == "mongodb":
+            from generators.render_content import render_content_store
+
+            # The content store's collections, validators and indexes (JSON) and its reference page.
+            manifest["stores"][model.store] = render_content_store(model, model_file, out, root / "templates")
+        elif model.dialect == "redis":
+            from generators.render_cache import render_cache_design
+
+            # The cache has nothing to deploy: its key design becomes a reference page (and is read at run time).
+            render_cache_design(model, model_file, out, root / "templates")
+        else:  # pragma: no cover - load_models only returns the dialects above
+            raise ModelError(model_file, "dialect", f"no renderer for dialect {model.dialect!r}")
     out.add(f"{OUTPUT_DIR}/manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     return out
 
