@@ -65,7 +65,6 @@ def test_the_deploy_check_expects_every_object_the_crm_model_declares() -> None:
 
 
 def demo_roles_in_setup_script() -> list[str]:
-    text = (ROOT / script_path("ops_02_concurrency_demo_setup")).read_text(encoding="utf-8")
     return [role for role, _ in demo_rows_in_setup_script()]
 
 
