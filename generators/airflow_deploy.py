@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus, urlencode, urlunsplit
 
 from generators.deploy import MANIFEST, ROOT, DeployError, FileResult
 
@@ -67,7 +68,7 @@ def env_var_for(conn_id: str) -> str:
 
 def task_id_for(rel: str) -> str:
     """`sql/sales/010_schemas.sql` -> `apply_010_schemas` (Airflow task ids allow only [A-Za-z0-9_.-])."""
-    return "apply_" + re.sub(r"[^A-Za-z0-9_]", "_", Path(rel).name.removesuffix(".sql"))
+    return "apply_" + re.sub(r"[^A-Za-z0-9_]", "_", Path(rel).stem)
 
 
 def deploy_plans(manifest_path: Path = MANIFEST) -> list[StorePlan]:
@@ -159,17 +160,14 @@ def _describe(result: FileResult, ledger: bool) -> str:
 def apply_file(store: str, dialect: str, conn_id: str, rel: str, root: Path = ROOT) -> dict[str, Any]:
     """Apply one rendered file through the store's connection; return what happened (the task's XCom)."""
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from generators.deploy import apply_postgres_file, apply_tsql_file
 
-    if dialect in MONGO_DIALECTS:
-        # The content store's collections, validators and indexes are not rendered in this stage yet.
-        message = f"{store}: {rel}: applying MongoDB files is not implemented yet; nothing was applied"
-        log.warning("%s", message, extra={EVENT: {"kind": "skip", "store": store, "message": message}})
-        raise AirflowSkipException(message)
     try:
-        if dialect == "postgresql":
+        if dialect in MONGO_DIALECTS:
+            result = apply_mongo_file_through(store, conn_id, rel, root)
+        elif dialect == "postgresql":
             import psycopg
 
             with psycopg.connect(**libpq_params(BaseHook.get_connection(conn_id)), autocommit=True) as pg:
@@ -186,11 +184,11 @@ def apply_file(store: str, dialect: str, conn_id: str, rel: str, root: Path = RO
                 db.close()
     except DeployError as exc:
         log.error("%s", exc, extra={EVENT: {"kind": "fail", "store": store, "file": rel, "message": str(exc)}})
-        if is_transient(exc):
+        if is_transient(exc) or is_transient_mongo(exc):
             raise  # retried by Airflow (default_args retries)
         # Retrying cannot fix a file the database rejects: fail now, with the file and the database's reason.
         raise AirflowFailException(str(exc)) from exc
-    ledger = dialect == "postgresql"
+    ledger = dialect == "postgresql" or dialect in MONGO_DIALECTS  # MongoDB: the _deploy_applied_files ledger
     status = ("changed" if result.changed else "unchanged") if ledger else "applied"
     outcome = {**asdict(result), "status": status}
     log.info(
@@ -202,6 +200,57 @@ def apply_file(store: str, dialect: str, conn_id: str, rel: str, root: Path = RO
         extra={EVENT: {"kind": "file", **outcome}},
     )
     return outcome
+
+
+# --------------------------------------------------------------------------- MongoDB (the content store)
+
+
+def mongo_uri(conn: Any) -> str:
+    """A MongoDB connection string from an Airflow Connection: `mongodb://` (or `mongodb+srv://`), extras as options.
+
+    Built here rather than by the provider's MongoHook: that hook accepts only conn_type `mongo`, while the URI form
+    the project documents (`AIRFLOW_CONN_PROMPTCONTENT_MONGO=mongodb://...`) gives conn_type `mongodb`. The path
+    (the connection's schema) stays what it is in MongoDB: the default authentication database.
+    """
+    extras = dict(conn.extra_dejson or {})
+    srv = conn.conn_type == "mongodb+srv" or str(extras.pop("srv", "false")).lower() == "true"
+    netloc = conn.host or "localhost"
+    if conn.login:
+        auth = quote_plus(conn.login) + (f":{quote_plus(conn.password)}" if conn.password else "")
+        netloc = f"{auth}@{netloc}"
+    if conn.port and not srv:
+        netloc = f"{netloc}:{conn.port}"
+    options = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in sorted(extras.items())}
+    return urlunsplit(("mongodb+srv" if srv else "mongodb", netloc, f"/{conn.schema or ''}", urlencode(options), ""))
+
+
+def apply_mongo_file_through(store: str, conn_id: str, rel: str, root: Path = ROOT) -> FileResult:
+    """Apply one rendered MongoDB file through the connection, into the database the manifest names for the store."""
+    import pymongo
+    from airflow.sdk import BaseHook
+
+    from generators.deploy import load_manifest
+    from generators.mongo_deploy import apply_mongo_file
+
+    database = load_manifest(root / "sql" / "manifest.json")["stores"][store]["database"]
+    client: Any = pymongo.MongoClient(
+        mongo_uri(BaseHook.get_connection(conn_id)),
+        appname="promptsales_deploy",
+        serverSelectionTimeoutMS=10_000,
+        connectTimeoutMS=10_000,
+    )
+    try:
+        return apply_mongo_file(client[database], store, rel, root)
+    finally:
+        client.close()
+
+
+def is_transient_mongo(exc: BaseException) -> bool:
+    """A lost connection or an election (pymongo ConnectionFailure, a retryable write error) may pass on retry."""
+    cause = exc.__cause__ or exc
+    names = {klass.__name__ for klass in type(cause).__mro__}
+    labelled = getattr(cause, "has_error_label", None)
+    return "ConnectionFailure" in names or bool(callable(labelled) and labelled("RetryableWriteError"))
 
 
 def summarize(store: str, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -146,8 +146,49 @@ def test_rejected_tsql_batch_rolls_back_and_fails_naming_the_file(
     assert (fake.committed, fake.rolled_back, fake.closed) == (False, True, True)
 
 
-def test_mongodb_store_is_skipped_as_not_rendered_yet() -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
+def test_mongodb_store_is_applied_through_a_client_built_from_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The content store goes through pymongo with the connection's URI into the manifest's database, with a ledger.
 
-    with pytest.raises(AirflowSkipException, match=r"content: .*: applying MongoDB files is not implemented yet"):
-        apply_file("content", "mongodb", "promptcontent_mongo", "sql/content/010_collections.js")
+    No MongoDB server runs here: the client is MongomockWithCollMod, a labelled test double (mongomock extended with
+    validators and collMod); real MongoDB runs in tests/integration/test_content_mongodb.py when configured.
+    """
+    import pymongo
+
+    from generators.deploy import load_manifest
+    from tests.generators.test_mongo_deploy import MongomockWithCollMod
+
+    monkeypatch.setenv("AIRFLOW_CONN_PROMPTCONTENT_MONGO", "mongodb://deployer:p%40ss@mongo.internal:27017/admin")
+    double = MongomockWithCollMod()
+    opened: list[tuple[str, str]] = []
+
+    class Client:
+        def __init__(self, uri: str, **options: object) -> None:
+            self.uri = uri
+
+        def __getitem__(self, database: str) -> MongomockWithCollMod:
+            opened.append((self.uri, database))
+            return double
+
+        def close(self) -> None:
+            opened.append(("closed", ""))
+
+    monkeypatch.setattr(pymongo, "MongoClient", Client)
+    rel = load_manifest()["stores"]["content"]["deploy"][0]
+    first = apply_file("content", "mongodb", "promptcontent_mongo", rel)
+    second = apply_file("content", "mongodb", "promptcontent_mongo", rel)
+    assert (first["status"], second["status"]) == ("changed", "unchanged")
+    assert opened[:2] == [("mongodb://deployer:p%40ss@mongo.internal:27017/admin", "promptcontent"), ("closed", "")]
+    assert "images" in double.list_collection_names()
+
+
+def test_mongo_uri_keeps_the_auth_database_and_passes_extras_as_options() -> None:
+    from airflow.sdk import Connection
+
+    from generators.airflow_deploy import mongo_uri
+
+    conn = Connection.from_uri("mongodb://u%2Fx:p%40ss@db.internal:27017/admin?tls=true", conn_id="x")
+    assert mongo_uri(conn) == "mongodb://u%2Fx:p%40ss@db.internal:27017/admin?tls=true"
+    srv = Connection(conn_id="y", conn_type="mongo", host="cluster.example.net", extra='{"srv": true}')
+    assert mongo_uri(srv) == "mongodb+srv://cluster.example.net/"

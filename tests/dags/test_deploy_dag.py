@@ -253,3 +253,22 @@ def test_file_the_database_rejects_fails_at_once_naming_the_file(
             ([*MODEL_SCHEMAS, "deploy"],),
         ).fetchone()
     assert leftovers == (0,)
+
+
+def test_content_group_is_skipped_with_the_fix_named_when_promptcontent_mongo_is_absent(
+    deploy_dag: Any, airflow_db: Path, no_store_connections: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Without AIRFLOW_CONN_PROMPTCONTENT_MONGO the MongoDB store is skipped, never faked and never failed."""
+    from generators.airflow_deploy import task_id_for
+
+    files = load_manifest()["stores"]["content"]["deploy"]
+    run, states = run_dag(deploy_dag)
+    assert str(run.state) == "success"
+    content = ["content.check_connection", *(f"content.{task_id_for(f)}" for f in files), "content.summary"]
+    assert {t: states[t] for t in content} == dict.fromkeys(content, "skipped")
+    out = "".join(capfd.readouterr())
+    assert (
+        "store 'content' skipped: Airflow connection 'promptcontent_mongo' is not configured;"
+        " set AIRFLOW_CONN_PROMPTCONTENT_MONGO=mongodb://user:password@host:27017/promptcontent"
+        " (or add it in the Airflow UI) and re-run"
+    ) in out

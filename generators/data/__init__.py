@@ -1,0 +1,1 @@
+"""Seeded, vectorized data generation for the four stores."""

@@ -1,0 +1,1 @@
+"""MCP servers of PromptSales and their shared parts: cache, guard, output models."""

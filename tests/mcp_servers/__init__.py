@@ -1,0 +1,1 @@
+"""Tests of the MCP servers and their shared parts."""
