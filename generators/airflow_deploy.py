@@ -32,11 +32,12 @@ STORE_CONNECTIONS: dict[str, str] = {
 """The one place that says which Airflow connection id deploys which store of sql/manifest.json."""
 
 EXAMPLE_URIS: dict[str, str] = {
-    "postgresql": "postgresql://user:password@host:5432/promptsales",
-    "tsql": "mssql://user:password@host:1433/promptads",
-    "mongodb": "mongodb://user:password@host:27017/promptcontent",
+    "ads": "mssql://user:password@host:1433/PromptAds",
+    "content": "mongodb://user:password@host:27017/promptcontent",
+    "crm": "mssql://user:password@host:1433/PromptCrm",
+    "sales": "postgresql://user:password@host:5432/promptsales",
 }
-"""Shown in the skip message, so the fix is one copy-paste away (placeholders, never credentials)."""
+"""Shown in the skip message, by store, so the fix is one copy-paste away (placeholders, never credentials)."""
 
 MONGO_DIALECTS = frozenset({"mongo", "mongodb"})
 SQL_DIALECTS = frozenset({"postgresql", "tsql"})
@@ -110,7 +111,7 @@ def check_connection(store: str, conn_id: str, dialect: str) -> dict[str, Any]:
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        example = EXAMPLE_URIS.get("mongodb" if dialect in MONGO_DIALECTS else dialect, "<uri>")
+        example = EXAMPLE_URIS.get(store, "<uri>")
         message = (
             f"store {store!r} skipped: Airflow connection {conn_id!r} is not configured;"
             f" set {env_var_for(conn_id)}={example} (or add it in the Airflow UI) and re-run"
@@ -119,7 +120,7 @@ def check_connection(store: str, conn_id: str, dialect: str) -> dict[str, Any]:
         raise AirflowSkipException(message) from None
     target = {"store": store, "conn_id": conn_id, "host": conn.host, "port": conn.port, "database": conn.schema}
     log.info(
-        "%s: deploying through connection %r to %s:%s/%s",
+        "%s: connection %r reaches %s:%s/%s",
         store,
         conn_id,
         conn.host,

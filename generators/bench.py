@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -58,7 +59,29 @@ def bench_deploy() -> str:
     )
 
 
-BENCHES: dict[str, Callable[[], str]] = {"render": bench_render, "deploy": bench_deploy}
+def bench_generate() -> str:
+    """The full world (500K clients) in a fresh process, so its peak RSS is the generator's alone."""
+    done = subprocess.run(
+        [sys.executable, "-m", "generators.data.bench"], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"generate world: failed ({detail})"
+    return done.stdout.strip().splitlines()[-1]
+
+
+def bench_copy() -> str:
+    from generators.data.bench_postgres import bench_copy as copy_rows
+
+    return copy_rows(PG_ADMIN_URL)
+
+
+BENCHES: dict[str, Callable[[], str]] = {
+    "render": bench_render,
+    "deploy": bench_deploy,
+    "generate": bench_generate,
+    "copy": bench_copy,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""`make demo`: deploy the local stores through the Airflow deploy DAG (dag.test), then say how to reach everything.
+"""`make demo`: deploy and seed the local stores through the Airflow DAGs (dag.test), then say how to reach everything.
 
-Re-runnable: the second run reports every file as unchanged. Airflow runs with its own home under `.airflow/`
-(gitignored, SQLite metadata DB), so the runs it records are the ones the local Airflow UI shows afterwards.
+Re-runnable: the second run reports every file as unchanged and every seeded table as already loaded. Airflow runs
+with its own home under `.airflow/` (gitignored, SQLite metadata DB), so the runs it records are the ones the local
+Airflow UI shows afterwards.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = ROOT / ".airflow"
 DAGS_FOLDER = ROOT / "dags"
 DAG_ID = "promptsales_deploy"
+SEED_DAG_ID = "promptsales_seed"
 PG_ADMIN_URL = os.environ.get("PROMPTSALES_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -118,7 +120,54 @@ class Progress(logging.Handler):
             self.console.print(f"  [red]✗ {text}[/]", highlight=False)
 
 
-def run_deploy(console: Any, verbose: bool) -> tuple[str, dict[str, str], Progress]:
+class SeedProgress(logging.Handler):
+    """Turns the seed tasks' structured log events into one printed line per table, store and skip."""
+
+    def __init__(self, console: Any, status: Any) -> None:
+        super().__init__(logging.INFO)
+        self.console, self.status = console, status
+        self.tables: list[dict[str, Any]] = []
+        self.skipped: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from generators.airflow_seed import EVENT as SEED_EVENT
+
+        event = getattr(record, SEED_EVENT, None) or getattr(record, EVENT, None)
+        if not isinstance(event, dict):
+            return
+        kind, text = event["kind"], escape(str(event.get("summary") or event.get("message", "")))
+        self.status.update(f"seeding {event.get('store', '')}: {len(self.tables)} tables done")
+        if kind == "table":
+            self.tables.append(event)
+            self.console.print(f"  [green]✓[/] {text}", highlight=False)
+        elif kind == "summary":
+            self.console.print(f"  {text}", highlight=False)
+        elif kind == "skip":
+            self.skipped.append(str(event["message"]))
+            self.console.print(f"[yellow]skip[/] {text}", highlight=False)
+        elif kind == "fail":
+            self.console.print(f"  [red]✗ {text}[/]", highlight=False)
+
+
+def run_seed(console: Any, verbose: bool, bag: Any) -> tuple[str, SeedProgress]:
+    """Run the seed DAG once (dag.test) at full scale: the portal data of PromptSales, and every other store that
+    has a connection; the seed ledgers make a re-run load nothing."""
+    with console.status("seeding the stores") as status:
+        progress = SeedProgress(console, status)
+        loggers = [logging.getLogger(name) for name in ("generators.airflow_seed", "generators.airflow_deploy")]
+        for logger in loggers:
+            logger.setLevel(logging.INFO)
+            logger.addHandler(progress)
+            logger.propagate = verbose
+        try:
+            run = bag.dags[SEED_DAG_ID].test(run_conf={"scale": "full"})
+        finally:
+            for logger in loggers:
+                logger.removeHandler(progress)
+    return str(run.state), progress
+
+
+def run_deploy(console: Any, verbose: bool) -> tuple[str, dict[str, str], Progress, Any]:
     """Run the deploy DAG once in this process (dag.test) with live progress; return its state and task states."""
     # The first task waits ~10 s while Airflow builds its in-process task API; the spinner covers that wait.
     with console.status("starting Airflow: metadata DB, DAG parse, in-process task API (~15 s)") as status:
@@ -142,7 +191,7 @@ def run_deploy(console: Any, verbose: bool) -> tuple[str, dict[str, str], Progre
         finally:
             logger.removeHandler(progress)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    return str(run.state), states, progress
+    return str(run.state), states, progress, bag
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         plans = deploy_plans()
         local_urls = point_postgres_stores_at_local_server(console, plans)
         os.environ.update(airflow_environment(args.verbose))
-        state, states, progress = run_deploy(console, args.verbose)
+        state, states, progress, bag = run_deploy(console, args.verbose)
+        seed_state, seeding = run_seed(console, args.verbose, bag) if state == "success" else ("skipped", None)
     except (DemoError, ManifestError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return 1
@@ -170,9 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         f" {len(progress.skipped)} store(s) skipped, in {seconds:.1f} s"
     )
     console.print(f"[bold]{line}[/]", highlight=False)
+    hint = "" if args.verbose else "; `.venv/bin/python -m generators.demo --verbose` shows Airflow's log"
     if state != "success":
-        hint = "" if args.verbose else "; `.venv/bin/python -m generators.demo --verbose` shows Airflow's log"
         console.print(f"[red]failed tasks:[/] {', '.join(failed_tasks) or '-'}{hint}", highlight=False)
+        return 1
+    if seeding is not None:
+        loaded = sum(int(t["rows_loaded"]) for t in seeding.tables)
+        console.print(
+            f"[bold]demo: {SEED_DAG_ID} {seed_state} — {len(seeding.tables)} tables seeded ({loaded:,} rows loaded"
+            f" now), {len(seeding.skipped)} store(s) skipped[/]",
+            highlight=False,
+        )
+    if seed_state != "success":
+        console.print(f"[red]the seed DAG did not succeed[/]{hint}", highlight=False)
         return 1
     print_next_steps(console, local_urls)
     return 0
@@ -216,8 +276,8 @@ def print_next_steps(console: Any, local_urls: dict[str, str]) -> None:
     )
     if sales_url:
         console.print(
-            f"  PromptSales schema: psql {redact(sales_url)} -c '\\dt portal.*'"
-            "   (reference: docs/sales.md, docs/model/sales.md)",
+            f"  PromptSales data: psql {redact(sales_url)} -c 'SELECT count(*) FROM portal.campaigns'"
+            "   (reference: docs/sales.md, docs/model/sales.md, docs/seeding.md)",
             highlight=False,
         )
     console.print(

@@ -160,3 +160,11 @@ class LoadResult:
 class SeedLedgerMismatch(RuntimeError):
     """A committed batch in a store's seed ledger differs from what this seed generates: another seed or
     another generator version loaded the store. The message names the table and batch and how to start over."""
+
+
+class SeedLoadError(RuntimeError):
+    """A batch could not be loaded; one line naming the store, table and batch and the server's reason.
+
+    Nothing of that batch was committed; the batches before it were, and a re-run continues from it. The cause
+    (`__cause__`) is the driver's exception: a lost connection or a deadlock may pass on retry, a constraint
+    violation never will."""
