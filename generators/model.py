@@ -710,8 +710,9 @@ def _other_dialects() -> dict[str, Callable[[dict[str, Any], str], BaseModel]]:
     """The loaders of the stores that are not SQL databases, by dialect (imported here: they import this module)."""
     from generators.model_cache import load_cache_model
     from generators.model_content import load_content_model
+    from generators.model_etl import load_etl_model
 
-    return {"mongodb": load_content_model, "redis": load_cache_model}
+    return {"mongodb": load_content_model, "redis": load_cache_model, "etl": load_etl_model}
 
 
 def load_any_model(path: Path, *, root: Path | None = None) -> BaseModel:
@@ -724,10 +725,21 @@ def load_any_model(path: Path, *, root: Path | None = None) -> BaseModel:
 
 
 def load_models(model_dir: Path, *, root: Path | None = None) -> list[Any]:
-    """Load every store model in `model_dir` (one file per store), sorted by store name."""
-    models: list[Any] = [load_any_model(path, root=root) for path in sorted(model_dir.glob("*.yaml"))]
+    """Load every store model in `model_dir` (one file per store), sorted by store name.
+
+    A model that refers to other stores (the ETL mapping) is checked against them once all are loaded."""
+    paths = sorted(model_dir.glob("*.yaml"))
+    models: list[Any] = [load_any_model(path, root=root) for path in paths]
     stores = [m.store for m in models]
     for m in models:
         if stores.count(m.store) > 1:
             raise ModelError(str(model_dir), "store", f"store {m.store!r} is declared by more than one file")
+    by_store = {m.store: m for m in models}
+    for path, model in zip(paths, models, strict=True):
+        cross = getattr(model, "cross_problems", None)
+        if cross is None:
+            continue
+        shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+        for where, problem in cross(by_store):
+            raise ModelError(shown, where, problem)
     return sorted(models, key=lambda m: m.store)

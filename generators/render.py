@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = "sql"
 DOCS_DIR = "docs/model"
 # Every directory the renderer owns completely: each is swapped in whole and drift-checked.
-OUTPUT_TOPS = (OUTPUT_DIR, DOCS_DIR)
+PENTAHO_DIR = "pentaho"
+OUTPUT_TOPS = (OUTPUT_DIR, DOCS_DIR, PENTAHO_DIR)
 TEMPLATE_DIRS = {"postgresql": "plpgsql", "tsql": "tsql"}
 
 # Deploy order of object kinds; the number is the file prefix and never changes, so a new kind
@@ -251,8 +252,19 @@ def render_all(root: Path = ROOT) -> Rendered:
 
             # The cache has nothing to deploy: its key design becomes a reference page (and is read at run time).
             render_cache_design(model, model_file, out, root / "templates")
+        elif model.dialect == "etl":
+            continue  # rendered below, once the stores it reads and feeds are in the manifest
         else:  # pragma: no cover - load_models only returns the dialects above
             raise ModelError(model_file, "dialect", f"no renderer for dialect {model.dialect!r}")
+    by_store = {m.store: m for m in models}
+    if "etl" in by_store:
+        from generators.render_etl import render_etl
+        from generators.render_pentaho import render_pentaho
+
+        # The source queries, and the staging tables and apply procedures appended to the target store's deploy
+        # files; then the Pentaho transformations and job that run those queries and call those procedures.
+        render_etl(by_store["etl"], by_store, out, root / "templates", manifest)
+        render_pentaho(by_store["etl"], by_store, out, root / "templates", manifest)
     out.add(f"{OUTPUT_DIR}/manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     return out
 

@@ -357,6 +357,8 @@ CREATE TABLE IF NOT EXISTS analytics.campaign_effectiveness (
     sales_amount_usd numeric(16,2) NOT NULL DEFAULT 0,
     cost_usd numeric(16,2) NOT NULL DEFAULT 0,
     revenue_usd numeric(16,2) NOT NULL DEFAULT 0,
+    content_assets integer NOT NULL DEFAULT 0,
+    approved_assets integer NOT NULL DEFAULT 0,
     roi numeric(12,4),
     success_pct numeric(7,3),
     negative_pct numeric(7,3),
@@ -371,6 +373,8 @@ COMMENT ON TABLE analytics.campaign_effectiveness IS 'One row per campaign, from
 COMMENT ON COLUMN analytics.campaign_effectiveness.reactions IS 'likes + shares + comments';
 COMMENT ON COLUMN analytics.campaign_effectiveness.clients_reached IS 'CRM clients linked to the campaign';
 COMMENT ON COLUMN analytics.campaign_effectiveness.conversions IS 'CRM clients who bought';
+COMMENT ON COLUMN analytics.campaign_effectiveness.content_assets IS 'PromptContent images of the campaign';
+COMMENT ON COLUMN analytics.campaign_effectiveness.approved_assets IS 'of those, approved for use';
 COMMENT ON COLUMN analytics.campaign_effectiveness.roi IS '(revenue - cost) / cost; derived by trigger, NULL while cost is 0';
 COMMENT ON COLUMN analytics.campaign_effectiveness.success_pct IS 'conversions / clients_reached * 100; derived by trigger';
 COMMENT ON COLUMN analytics.campaign_effectiveness.negative_pct IS 'negative reactions / reactions * 100; derived by trigger';
