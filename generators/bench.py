@@ -76,11 +76,18 @@ def bench_copy() -> str:
     return copy_rows(PG_ADMIN_URL)
 
 
+def bench_etl() -> str:
+    from generators.bench_etl import bench_etl as delta_vs_full
+
+    return delta_vs_full(PG_ADMIN_URL)
+
+
 BENCHES: dict[str, Callable[[], str]] = {
     "render": bench_render,
     "deploy": bench_deploy,
     "generate": bench_generate,
     "copy": bench_copy,
+    "etl": bench_etl,
 }
 
 

@@ -234,8 +234,59 @@ def main(argv: list[str] | None = None) -> int:
     if seed_state != "success":
         console.print(f"[red]the seed DAG did not succeed[/]{hint}", highlight=False)
         return 1
+    sales_url = local_urls.get("AIRFLOW_CONN_PROMPTSALES_PG")
+    if sales_url:
+        try:
+            fill_summaries(console, sales_url)
+        except DemoError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            return 1
     print_next_steps(console, local_urls)
     return 0
+
+
+def fill_summaries(console: Any, sales_url: str) -> None:
+    """Give the campaign summaries their data when the ETL's sources cannot run here.
+
+    The delta ETL (the `promptsales_etl` DAG) runs Pentaho on Carte against PromptAds, PromptCrm and PromptContent.
+    Without those connections the demo stages what the source queries would return for the seeded world (a
+    stand-in computed in Python, generators/etl_local.py) and applies it with the real PL/pgSQL apply procedures,
+    so the summaries, the run log and the watermarks are what the first ETL run would leave."""
+    import psycopg
+
+    from generators.airflow_seed import DEFAULT_SEED, world_for
+    from generators.etl_local import WorldSource, refresh_from_world
+
+    configured = [v for v in ("AIRFLOW_CONN_PENTAHO_CARTE", "AIRFLOW_CONN_PROMPTADS_MSSQL") if os.environ.get(v)]
+    if len(configured) == 2:
+        console.print(
+            "summaries: Carte and PromptAds are configured; trigger the promptsales_etl DAG to fill them",
+            highlight=False,
+        )
+        return
+    console.print(
+        "summaries: no Carte/SQL Server/MongoDB here; applying a stand-in of the source queries"
+        " (generators/etl_local.py, computed from the seeded world) through the real apply procedures",
+        highlight=False,
+    )
+    with console.status("computing the sources' aggregates and applying them"):
+        try:
+            with psycopg.connect(sales_url, autocommit=True) as conn:
+                runs = refresh_from_world(conn, WorldSource(world_for(DEFAULT_SEED, "full")))
+        except psycopg.Error as exc:
+            raise DemoError(f"filling the summaries failed: {str(exc).strip().splitlines()[0]}") from None
+    for run in runs:
+        detail = run.skipped or f"{run.rows_staged:,} rows staged, {run.rows_changed:,} summary rows changed"
+        console.print(f"  [green]✓[/] etl {run.source:<22} {detail}", highlight=False)
+    if any(run.rows_changed for run in runs):
+        # What the ETL DAG does after a run that changed summaries: cached MCP answers become unreachable.
+        from mcp_servers.cache import Cache, CacheError
+
+        try:
+            version = Cache().bump_version("sales")  # PROMPTSALES_REDIS_URL, the local Redis by default
+            console.print(f"  cached sales answers invalidated (data version {version})", highlight=False)
+        except CacheError as exc:
+            console.print(f"  [yellow]cache not invalidated:[/] {escape(str(exc))}", highlight=False)
 
 
 def point_postgres_stores_at_local_server(console: Any, plans: list[StorePlan]) -> dict[str, str]:

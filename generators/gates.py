@@ -674,6 +674,20 @@ def plpgsql_check_database(dsn: str, schemas: Sequence[str]) -> list[PlpgsqlIssu
     return plpgsql_check_report(dsn, schemas).errors
 
 
+# --------------------------------------------------------------------------- Pentaho: the structural gate (pentaho/)
+# No PDI runs here. The rendered transformations and job must be what Spoon opens and Carte runs: well-formed, every
+# hop and connection resolvable, every ${VAR} declared, and their embedded SQL parsing through the gates above
+# (generators/pentaho_check.py has the checks; it imports this module, hence the import inside the function).
+
+
+def pentaho_failures(root: Path = ROOT) -> list[GateFailure]:
+    """Structural failures of every file in pentaho/ (none when the directory has not been rendered yet)."""
+    from generators.pentaho_check import check_directory
+
+    directory = root / "pentaho"
+    return check_directory(directory) if directory.is_dir() else []
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -709,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{rel}: listed in sql/manifest.json but missing (run make render)")
             continue
         failures.extend(str(f) for f in check_file(path, dialect, rel))
+    failures.extend(str(f) for f in pentaho_failures(args.root))  # pentaho/: see the Pentaho section
     checked = ""
     if args.plpgsql_dsn:
         try:

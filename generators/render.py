@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,8 +192,27 @@ def render_template(
     return header(model.dialect, model_file, [f"templates/{t}" for t in loader.used], what) + body
 
 
-def render_store(model: StoreModel, model_file: str, out: Rendered, templates_root: Path) -> dict[str, Any]:
-    """Render one store's deploy files and scripts into `out`; return its manifest entry."""
+def _tables_rendered_into(store: str, by_store: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(schema, table) of the tables another model renders into this store: the delta ETL's staging tables."""
+    etl = by_store.get("etl")
+    if etl is None or etl.target_store != store:
+        return []
+    from generators.render_etl import etl_tables
+
+    return sorted(tuple(t.split(".", 1)) for t in etl_tables(etl))  # type: ignore[misc]
+
+
+def render_store(
+    model: StoreModel,
+    model_file: str,
+    out: Rendered,
+    templates_root: Path,
+    extra_tables: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Render one store's deploy files and scripts into `out`; return its manifest entry.
+
+    `extra_tables` are tables of this store that another model renders (the ETL's staging tables): scripts that
+    compare the database with the model (the catalog drift check) count them as modelled."""
     tdir = TEMPLATE_DIRS[model.dialect]
     deploy: list[str] = []
     for number, kind in KINDS[model.dialect]:
@@ -208,7 +227,16 @@ def render_store(model: StoreModel, model_file: str, out: Rendered, templates_ro
         path = f"{OUTPUT_DIR}/{model.store}/scripts/{script.name}.sql"
         what = f"Explanatory script for store {model.store}: {script.topic}"
         out.add(
-            path, render_template(model, model_file, f"{tdir}/{script.template}", what, templates_root, script=script)
+            path,
+            render_template(
+                model,
+                model_file,
+                f"{tdir}/{script.template}",
+                what,
+                templates_root,
+                script=script,
+                extra_tables=list(extra_tables),
+            ),
         )
         scripts.append(path)
     return {
@@ -237,10 +265,12 @@ def render_all(root: Path = ROOT) -> Rendered:
         "note": "Code generated from model/*.yaml; DO NOT EDIT. Files of each store in deploy order.",
         "stores": {},
     }
+    by_store = {m.store: m for m in models}
     for model in models:
         model_file = f"model/{model.store}.yaml"
         if isinstance(model, StoreModel):
-            manifest["stores"][model.store] = render_store(model, model_file, out, root / "templates")
+            extra = _tables_rendered_into(model.store, by_store)
+            manifest["stores"][model.store] = render_store(model, model_file, out, root / "templates", extra)
             out.add(f"{DOCS_DIR}/{model.store}.md", render_docs(model, model_file, root / "templates"))
         elif model.dialect == "mongodb":
             from generators.render_content import render_content_store
@@ -256,7 +286,6 @@ def render_all(root: Path = ROOT) -> Rendered:
             continue  # rendered below, once the stores it reads and feeds are in the manifest
         else:  # pragma: no cover - load_models only returns the dialects above
             raise ModelError(model_file, "dialect", f"no renderer for dialect {model.dialect!r}")
-    by_store = {m.store: m for m in models}
     if "etl" in by_store:
         from generators.render_etl import render_etl
         from generators.render_pentaho import render_pentaho

@@ -11,13 +11,16 @@ import pytest
 
 from generators.airflow_deploy import check_connection
 from generators.deploy import ROOT, load_manifest
-from generators.model import load_model
+from generators.model import load_model, load_models
+from generators.render_etl import etl_routines, etl_tables
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 
 SALES_FILES = load_manifest()["stores"]["sales"]["deploy"]
 MODEL = load_model(ROOT / "model" / "sales.yaml")
 MODEL_SCHEMAS = [s.name for s in MODEL.schemas]
+ETL = next(m for m in load_models(ROOT / "model", root=ROOT) if m.store == "etl")
+"""The delta ETL's staging tables and apply routines are rendered from model/etl.yaml into the etl schema."""
 
 # One query over pg_catalog for everything a deploy can change in the non-system schemas: schemas, relations,
 # columns, constraints, indexes, function definitions, triggers, policies, ACLs, owners, comments, extensions,
@@ -155,8 +158,8 @@ def test_deploy_creates_promptsales_and_a_second_run_changes_nothing(
             (MODEL_SCHEMAS,),
         ).fetchone()
         roles = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'promptsales\\_%'")}
-    assert tables == (len(MODEL.tables),)
-    assert routines == (len([r for r in MODEL.routines if r.kind != "view"]),)
+    assert tables == (len(MODEL.tables) + len(etl_tables(ETL)),)
+    assert routines == (len([r for r in MODEL.routines if r.kind != "view"]) + len(etl_routines(ETL)),)
     assert triggers == (sum(len(MODEL.all_triggers(t)) for t in MODEL.tables),)
     assert {r.name for r in MODEL.roles} <= roles
 

@@ -17,7 +17,7 @@ from .test_model import tree_digest
 
 @pytest.fixture
 def workspace(tmp_path: Path, root: Path) -> Path:
-    for name in ("model", "templates", "sql", "docs/model"):
+    for name in ("model", "templates", *render.OUTPUT_TOPS):
         shutil.copytree(root / name, tmp_path / name)
     return tmp_path
 
@@ -105,7 +105,7 @@ def test_a_failure_mid_write_leaves_sql_untouched(workspace: Path, monkeypatch: 
     with pytest.raises(OSError, match="No space left"):
         render.write_atomically(render_all(workspace), workspace)
     assert tree_digest(workspace / "sql") == before
-    assert sorted(p.name for p in workspace.iterdir()) == ["docs", "model", "sql", "templates"]
+    assert sorted(p.name for p in workspace.iterdir()) == ["docs", "model", "pentaho", "sql", "templates"]
     assert sorted(p.name for p in (workspace / "docs").iterdir()) == ["model"]
 
 

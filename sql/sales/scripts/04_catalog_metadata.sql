@@ -138,15 +138,27 @@ SELECT n.nspname AS schema_name,
  WHERE n.nspname IN ('portal', 'analytics', 'etl', 'ai', 'privacy', 'audit')
  ORDER BY n.nspname, p.proname;
 
--- Step 9: drift - the model's tables (generated list) FULL JOINed with the catalog's; matches are filtered out.
+-- Step 9: drift - the model's tables (generated list, with the delta ETL's staging tables from model/etl.yaml) FULL JOINed
+-- with the catalog's; matches are filtered out.
 WITH modelled (schema_name, table_name) AS (
     VALUES
         ('ai', 'usage_log'),
         ('analytics', 'campaign_channel_daily'),
         ('analytics', 'campaign_effectiveness'),
         ('audit', 'change_log'),
+        ('etl', 'ads_daily_results_campaign'),
+        ('etl', 'ads_daily_results_channel_day'),
+        ('etl', 'ads_social_reactions_campaign'),
+        ('etl', 'content_assets_campaign'),
+        ('etl', 'crm_sales_campaign'),
         ('etl', 'run_log'),
         ('etl', 'source_watermarks'),
+        ('etl', 'stage_ads_daily_results_campaign'),
+        ('etl', 'stage_ads_daily_results_channel_day'),
+        ('etl', 'stage_ads_social_reactions_campaign'),
+        ('etl', 'stage_batches'),
+        ('etl', 'stage_content_assets_campaign'),
+        ('etl', 'stage_crm_sales_campaign'),
         ('portal', 'ai_approvals'),
         ('portal', 'alerts'),
         ('portal', 'app_roles'),
