@@ -331,9 +331,13 @@ def print_next_steps(console: Any, local_urls: dict[str, str]) -> None:
             "   (reference: docs/sales.md, docs/model/sales.md, docs/seeding.md)",
             highlight=False,
         )
+    pg = redact(sales_url) if sales_url else "postgresql://user@host:5432/promptsales"
     console.print(
-        "  MCP servers: not part of this stage yet. What works now: the model (make render), this deploy"
-        " (re-run: make demo), and the tests against real PostgreSQL (make test).",
+        "  MCP sales server (answers from the summaries just filled; docs/mcp.md has the client configuration):\n"
+        f"    PROMPTSALES_PG_URL={pg} .venv/bin/python -m mcp_servers.sales --transport http"
+        "   → http://127.0.0.1:8000/mcp\n"
+        "    or register `.venv/bin/python -m mcp_servers.sales --transport stdio` with an MCP client;"
+        " content, ads and crm run the same way once their stores are configured (docs/mcp-content-ads-crm.md)",
         highlight=False,
     )
 

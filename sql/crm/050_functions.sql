@@ -313,17 +313,39 @@ BEGIN
 END;
 GO
 
--- sec.v_clients_masked (view): every client with the national ID masked to its last 3 characters, for applications that must not decrypt
--- Masked national IDs for the application and the MCP server. Ownership chaining carries the caller from the
--- view to sec.fn_MaskNationalId without an EXECUTE grant; the function decrypts as owner. One decryption per row:
--- filter by client_id rather than scanning the 500,000 clients.
+-- sec.v_clients_masked (view): every client with identities masked in the database (national ID to its last 3 characters, name to initials, email to first character and domain, phone to its last 2 characters) plus non-personal attributes, for applications that must not see PII
+-- Masked client identities for the application and the MCP server: the national ID as a fixed mask and its last 3
+-- characters, the name as initials, the email as its first character and domain, the phone as its last 2
+-- characters, and the client's non-personal attributes. Masking happens here, in the database, so a login that
+-- may read only this view can never see a raw name, contact or ID - whatever its client code does. Ownership
+-- chaining carries the caller from the view to crm.clients and to sec.fn_MaskNationalId without a grant on
+-- either; the function decrypts as owner. One decryption per row: filter by client_id rather than scanning the
+-- 500,000 clients.
 CREATE OR ALTER VIEW sec.v_clients_masked
 AS
 SELECT
     c.client_id,
     c.national_id_country,
-    sec.fn_MaskNationalId(c.national_id_enc, c.client_id) AS national_id_masked
-FROM crm.clients AS c;
+    sec.fn_MaskNationalId(c.national_id_enc, c.client_id) AS national_id_masked,
+    UPPER(LEFT(LTRIM(c.first_name), 1)) + N'. ' + UPPER(LEFT(LTRIM(c.last_name), 1)) + N'.' AS initials,
+    CASE
+        WHEN c.email IS NULL THEN NULL
+        WHEN CHARINDEX(N'@', REVERSE(c.email)) > 1 AND CHARINDEX(N'@', REVERSE(c.email)) < LEN(c.email)
+            THEN LEFT(c.email, 1) + N'***@' + RIGHT(c.email, CHARINDEX(N'@', REVERSE(c.email)) - 1)
+        ELSE N'***'
+    END AS email_masked,
+    CASE
+        WHEN c.phone IS NULL THEN NULL
+        WHEN LEN(c.phone) >= 4 THEN '***' + RIGHT(RTRIM(c.phone), 2)
+        ELSE '***'
+    END AS phone_masked,
+    c.birth_year,
+    c.market_code,
+    c.consent_marketing,
+    c.created_at,
+    loc.city
+FROM crm.clients AS c
+LEFT JOIN crm.client_locations AS loc ON loc.client_id = c.client_id;
 GO
 
 -- sec.fn_FindClientByNationalId (function): the client with a given national ID, found through the unique HMAC without decrypting a single row
