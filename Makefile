@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PROMPTSALES_PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PROMPTSALES_REDIS_URL ?= redis://127.0.0.1:6379/0
+HELM := .tools/bin/helm
 
-.PHONY: help setup services render render-check lint format test bench demo lock clean
+.PHONY: help setup services render render-check lint format test bench demo helm-check lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n", $$1, $$2}'
@@ -19,6 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies
+
+$(HELM): .ci/helm.sh
+	bash .ci/helm.sh
 
 services: ## install (if absent) and start PostgreSQL and Redis on localhost
 	@bash .ci/services.sh
@@ -39,7 +43,7 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(STAMP) services ## run every test against the local PostgreSQL and Redis
+test: $(STAMP) $(HELM) services ## run every test against the local PostgreSQL and Redis
 	$(PY) -m pytest
 
 bench: $(STAMP) services ## print throughput and ratios
@@ -48,6 +52,10 @@ bench: $(STAMP) services ## print throughput and ratios
 demo: $(STAMP) services render ## render, deploy the local stores through Airflow, and show how to reach everything
 	$(PY) -m generators.demo
 
+helm-check: $(STAMP) $(HELM) ## lint and render the chart, validate every manifest and the Airflow values offline
+	$(HELM) lint --strict helm/promptsales
+	$(PY) -m pytest -q tests/helm
+
 lock: ## re-resolve and pin every dependency into constraints.txt
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -e '.[dev,embeddings]'
 	# torch's local label (+cpu) is dropped: ==2.13.0 matches the CPU build without naming a wheel variant.
@@ -55,4 +63,4 @@ lock: ## re-resolve and pin every dependency into constraints.txt
 	rm -rf .lockenv
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .airflow
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .airflow .tools
