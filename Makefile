@@ -9,7 +9,7 @@ export PROMPTSALES_PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PROMPTSALES_REDIS_URL ?= redis://127.0.0.1:6379/0
 HELM := .tools/bin/helm
 
-.PHONY: help setup services render render-check lint format test bench demo helm-check lock clean
+.PHONY: help setup services render render-check lint format test bench demo scenarios helm-check lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench: $(STAMP) services ## print throughput and ratios
 
 demo: $(STAMP) services render ## render, deploy the local stores through Airflow, and show how to reach everything
 	$(PY) -m generators.demo
+
+scenarios: $(STAMP) services ## run the PostgreSQL concurrency scenarios (unsafe vs fixed); exit 1 if one fails its point
+	$(PY) -m generators.concurrency_pg
 
 helm-check: $(STAMP) $(HELM) ## lint and render the chart, validate every manifest and the Airflow values offline
 	$(HELM) lint --strict helm/promptsales

@@ -82,12 +82,26 @@ def bench_etl() -> str:
     return delta_vs_full(PG_ADMIN_URL)
 
 
+def bench_mcp() -> str:
+    from mcp_servers.bench_mcp import bench_mcp as sales_tools
+
+    return sales_tools(PG_ADMIN_URL)
+
+
+def bench_indexes() -> str:
+    from generators.index_demo import bench_indexes as index_speedups
+
+    return index_speedups(PG_ADMIN_URL)
+
+
 BENCHES: dict[str, Callable[[], str]] = {
     "render": bench_render,
     "deploy": bench_deploy,
     "generate": bench_generate,
     "copy": bench_copy,
     "etl": bench_etl,
+    "mcp": bench_mcp,
+    "indexes": bench_indexes,
 }
 
 
