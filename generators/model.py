@@ -136,7 +136,11 @@ class ForeignKey(Strict):
 
 class Index(Strict):
     name: str
-    columns: list[str] = Field(min_length=1)
+    columns: list[str] = Field(
+        min_length=1,
+        description="key columns, each optionally followed by DESC; PostgreSQL also takes an expression in"
+        ' parentheses, e.g. "(lower(brand_name))", whose column references are checked',
+    )
     unique: bool = False
     include: list[str] = []
     where: str | None = None
@@ -533,7 +537,9 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
         for xi, idx in enumerate(table.indexes):
             xp = f"{tp}.indexes[{xi}]"
             for key in [*idx.columns, *idx.include]:
-                if key.split()[0] not in cols:
+                if key.startswith("("):  # an expression key, e.g. "(lower(brand_name))" (PostgreSQL)
+                    yield from _expression_key_problems(key, key in idx.include, cols, xp, model.dialect)
+                elif key.split()[0] not in cols:
                     yield f"{xp}", f"unknown column {key.split()[0]!r} in table {table.qualified}"
         if model.dialect == "tsql" and (table.triggers or table.audited or table.updated_at):
             # T-SQL triggers are routines (CREATE OR ALTER TRIGGER in a routine template), not table shortcuts.
@@ -624,6 +630,41 @@ def _problems(model: StoreModel) -> Iterator[tuple[str, str]]:
                         yield f"{gp}.types", f"unknown table type {y!r}"
                 if not (grant.schemas or grant.tables or grant.routines or grant.types):
                     yield gp, "names no schema, table or routine"
+
+
+def _expression_key_problems(
+    key: str, in_include: bool, cols: Iterable[str], path: str, dialect: str
+) -> Iterator[tuple[str, str]]:
+    """An index key that is an expression in parentheses: PostgreSQL only, a key (not an INCLUDE column), parsed
+    by pglast, and reading only columns of its table."""
+    if dialect != "postgresql":
+        yield path, f"expression index key {key!r}: expression keys are PostgreSQL-only"
+        return
+    if in_include:
+        yield path, f"expression {key!r} cannot be an INCLUDE column"
+        return
+    import pglast
+    from pglast import ast
+    from pglast.visitors import Visitor
+
+    try:
+        tree = pglast.parse_sql(f"SELECT {key} FROM t")
+    except pglast.parser.ParseError as exc:
+        yield path, f"expression index key {key!r} does not parse: {exc}"
+        return
+    names: list[str] = []
+
+    class Columns(Visitor):  # type: ignore[misc]
+        def visit_ColumnRef(self, ancestors: Any, node: ast.ColumnRef) -> None:  # the name is pglast's API
+            names.append(".".join(getattr(f, "sval", "*") for f in node.fields or ()))
+
+    Columns()(tree)
+    known = set(cols)
+    for name in names:
+        if name not in known:
+            yield path, f"expression index key {key!r}: unknown column {name!r}"
+    if not names:
+        yield path, f"expression index key {key!r} reads no column"
 
 
 def _encryption_problems(model: StoreModel, role_names: list[str]) -> Iterator[tuple[str, str]]:

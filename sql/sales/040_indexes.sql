@@ -57,9 +57,9 @@ CREATE INDEX IF NOT EXISTS ix_alerts_unread
     ON portal.alerts (user_id, created_at) WHERE read_at IS NULL;
 
 -- analytics.campaign_effectiveness
--- campaign performance by brand and date range
+-- campaign performance by brand (compared case-insensitively, as the MCP tools do) and date range
 CREATE INDEX IF NOT EXISTS ix_campaign_effectiveness_brand_period
-    ON analytics.campaign_effectiveness (brand_name, starts_on);
+    ON analytics.campaign_effectiveness ((lower(brand_name)), starts_on);
 -- campaigns overlapping a date range
 CREATE INDEX IF NOT EXISTS ix_campaign_effectiveness_period
     ON analytics.campaign_effectiveness (starts_on, ends_on);

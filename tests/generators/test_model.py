@@ -66,6 +66,18 @@ def bad_index_column(raw: dict[str, Any]) -> None:
     table(raw, "portal.users")["indexes"][0]["columns"] = ["companyid"]
 
 
+def bad_expression_column(raw: dict[str, Any]) -> None:
+    table(raw, "analytics.campaign_effectiveness")["indexes"][0]["columns"] = ["(lower(brand))", "starts_on"]
+
+
+def unparsable_expression(raw: dict[str, Any]) -> None:
+    table(raw, "analytics.campaign_effectiveness")["indexes"][0]["columns"] = ["(lower(brand_name)", "starts_on"]
+
+
+def expression_include(raw: dict[str, Any]) -> None:
+    table(raw, "analytics.campaign_effectiveness")["indexes"][0]["include"] = ["(lower(status))"]
+
+
 def unknown_field(raw: dict[str, Any]) -> None:
     table(raw, "portal.users")["columns"][1]["nullabel"] = False
 
@@ -111,6 +123,21 @@ CASES = {
     "unknown index column": (
         bad_index_column,
         "model/sales.yaml: tables.users.indexes[0]: unknown column 'companyid' in table portal.users",
+    ),
+    "unknown column in an expression key": (
+        bad_expression_column,
+        "model/sales.yaml: tables.campaign_effectiveness.indexes[0]: expression index key '(lower(brand))':"
+        " unknown column 'brand'",
+    ),
+    "unparsable expression key": (
+        unparsable_expression,
+        "model/sales.yaml: tables.campaign_effectiveness.indexes[0]: expression index key '(lower(brand_name)'"
+        " does not parse: ",
+    ),
+    "expression as an INCLUDE column": (
+        expression_include,
+        "model/sales.yaml: tables.campaign_effectiveness.indexes[0]: expression '(lower(status))' cannot be an"
+        " INCLUDE column",
     ),
     "misspelled field": (unknown_field, "model/sales.yaml: tables.users.columns[1].nullabel: unknown field"),
     "missing required field": (missing_field, "model/sales.yaml: tables.users.primary_key: required field is missing"),
