@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from generators.airflow_deploy import STORE_CONNECTIONS, env_var_for, is_transient, libpq_params
+from generators.data.load_order import PORTAL_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +55,7 @@ SEED_TABLES: dict[str, tuple[str, ...]] = {
         "sales.sales",
     ),
     "content": ("images", "hashtags", "content_requests", "message_logs"),
-    "sales": (
-        "portal.companies",
-        "portal.users",
-        "portal.user_roles",
-        "portal.oauth_identities",
-        "portal.oauth_tokens",
-        "portal.subscriptions",
-        "portal.products",
-        "portal.contacts",
-        "portal.sales_objectives",
-        "portal.strategies",
-        "portal.strategy_audiences",
-        "portal.strategy_countries",
-        "portal.strategy_products",
-        "portal.budgets",
-        "portal.campaigns",
-        "ai.usage_log",
-        "portal.ai_approvals",
-        "portal.tasks",
-        "portal.task_reminders",
-        "portal.alerts",
-        "portal.integrations",
-        "privacy.consents",
-    ),
+    "sales": PORTAL_TABLES,
 }
 """Each store's generated tables in load order: one DAG task each. Must equal `[t.table for t in
 build_world(seed, scale).tables(store)]` (tests/dags/test_seed_dag.py checks it); a task fails with the fix named when

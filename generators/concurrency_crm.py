@@ -17,7 +17,9 @@ session, autocommit (the procedures run their own transactions). Exit status 1 w
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +32,10 @@ from generators import scenarios as sc
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "PROMPTSALES_CRM_URL"
 SETUP_SCRIPT = "sql/crm/scripts/ops_02_concurrency_demo_setup.sql"
+FUNCTIONS_FILE = "sql/crm/050_functions.sql"
 DEMO_COLUMNS = ("role", "sale_id", "campaign_id", "quantity", "amount_usd")
 PAUSE_SECONDS = 3
+"""The procedures' @PauseSeconds: the race window; the second session starts LAG seconds into it."""
 LAG = 1.0
 VARIANTS = ("Unsafe", "Fixed")
 
@@ -42,14 +46,38 @@ def connector(url: str) -> Callable[[], Any]:
     return lambda: ads_client.connect(url, autocommit=True)
 
 
-def exec_step(procedure: str, *, label: str, **params: Any) -> sc.Step:
-    """`EXEC procedure @Name = %s, ...` as one harness step (names as the procedures in 050_functions declare)."""
+@functools.cache
+def procedure_parameters(rel: str = FUNCTIONS_FILE) -> dict[str, tuple[str, ...]]:
+    """schema.procedure -> its parameter names, read from the rendered CREATE OR ALTER PROCEDURE headers."""
+    text = (ROOT / rel).read_text(encoding="utf-8")
+    found = {}
+    for match in re.finditer(r"^CREATE OR ALTER PROCEDURE (\w+\.\w+)\n((?:    @\w+ [^\n]*\n)*)", text, re.MULTILINE):
+        found[match[1]] = tuple(re.findall(r"^    (@\w+) ", match[2], re.MULTILINE))
+    return found
+
+
+def exec_sql(procedure: str, **params: Any) -> tuple[str, tuple[Any, ...]]:
+    """`EXEC procedure @Name = %s, ...` and its values; refuses names 050_functions.sql does not declare."""
+    known = procedure_parameters()
+    if procedure not in known:
+        raise KeyError(f"{FUNCTIONS_FILE} creates no procedure {procedure} (it has: {', '.join(sorted(known))})")
+    unknown = [f"@{name}" for name in params if f"@{name}" not in known[procedure]]
+    if unknown:
+        raise KeyError(f"{procedure} declares no {', '.join(unknown)} (it has: {', '.join(known[procedure])})")
     assignments = ", ".join(f"@{name} = %s" for name in params)
-    return sc.execute(f"SET NOCOUNT ON; EXEC {procedure} {assignments};", tuple(params.values()), label=label)
+    return f"SET NOCOUNT ON; EXEC {procedure} {assignments};", tuple(params.values())
+
+
+def exec_step(procedure: str, *, label: str | None = None, **params: Any) -> sc.Step:
+    """One harness step that runs `procedure` with named parameters (checked against the rendered T-SQL)."""
+    sql, values = exec_sql(procedure, **params)
+    return sc.execute(sql, values, label=label or f"EXEC {procedure}")
 
 
 @dataclass(frozen=True)
 class DemoRows:
+    """The rows ops_02_concurrency_demo_setup creates, as its first result set lists them (role -> sale)."""
+
     client_id: int
     sale_ids: Mapping[str, int]
     campaign_ids: Mapping[str, int]
@@ -57,23 +85,24 @@ class DemoRows:
     amounts: Mapping[str, Decimal]
 
 
+def demo_table(results: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+    """The setup script's (role, sale_id, campaign_id, quantity, amount_usd) result set, or None."""
+    for result in results:
+        for columns, rows in result.result_sets:
+            if tuple(c.lower() for c in columns[: len(DEMO_COLUMNS)]) == DEMO_COLUMNS:
+                return list(rows)
+    return None
+
+
 def reset_demo_rows(conn: Any) -> DemoRows:
     """Run the setup script (it creates the demo rows or puts them back) and read what it lists."""
     from generators.tsql_script import run_script
 
-    results = run_script(conn, (ROOT / SETUP_SCRIPT).read_text(encoding="utf-8"), SETUP_SCRIPT)
-    table = next(
-        (
-            rows
-            for r in results
-            for columns, rows in r.result_sets
-            if tuple(c.lower() for c in columns[: len(DEMO_COLUMNS)]) == DEMO_COLUMNS
-        ),
-        None,
-    )
+    table = demo_table(run_script(conn, (ROOT / SETUP_SCRIPT).read_text(encoding="utf-8"), SETUP_SCRIPT))
     if not table:
         raise RuntimeError(f"{SETUP_SCRIPT} returned no ({', '.join(DEMO_COLUMNS)}) result set")
     sale_ids = {str(r[0]): int(r[1]) for r in table}
+    # The buyer of the demo sales is the demo client; the script lists sales, so ask one of them who bought it.
     cur = conn.cursor()
     try:
         cur.execute("SELECT client_id FROM sales.sales WHERE sale_id = %s", (sale_ids["dirty_read"],))
@@ -93,25 +122,41 @@ def reset_demo_rows(conn: Any) -> DemoRows:
 
 
 def lost_update(demo: DemoRows, variant: str) -> sc.Scenario:
-    procedure, sale = f"ops.CRMSP_AddSaleUnits{variant}", demo.sale_ids["lost_update"]
-
-    def agent(units: int, amount: str, lag: list[sc.Step]) -> list[sc.Step]:
-        return [
-            sc.barrier("start"),
-            *lag,
-            exec_step(
-                procedure,
-                label=f"add {units} units",
-                SaleId=sale,
-                AddedUnits=units,
-                AddedAmountUsd=Decimal(amount),
-                PauseSeconds=PAUSE_SECONDS,
-            ),
-        ]
-
+    procedure = f"ops.CRMSP_AddSaleUnits{variant}"
+    sale = demo.sale_ids["lost_update"]
     return sc.Scenario(
         f"lost update ({variant.lower()})",
-        [sc.Session("agent 1", agent(2, "20.00", [])), sc.Session("agent 2", agent(3, "30.00", [sc.pause(LAG)]))],
+        sessions=[
+            sc.Session(
+                "agent 1",
+                [
+                    sc.barrier("start"),
+                    exec_step(
+                        procedure,
+                        label="add 2 units",
+                        SaleId=sale,
+                        AddedUnits=2,
+                        AddedAmountUsd=Decimal("20.00"),
+                        PauseSeconds=PAUSE_SECONDS,
+                    ),
+                ],
+            ),
+            sc.Session(
+                "agent 2",
+                [
+                    sc.barrier("start"),
+                    sc.pause(LAG),
+                    exec_step(
+                        procedure,
+                        label="add 3 units",
+                        SaleId=sale,
+                        AddedUnits=3,
+                        AddedAmountUsd=Decimal("30.00"),
+                        PauseSeconds=PAUSE_SECONDS,
+                    ),
+                ],
+            ),
+        ],
         final_query="SELECT quantity, amount_usd FROM sales.sales WHERE sale_id = %s",
         final_params=(sale,),
     )
@@ -122,58 +167,74 @@ DIRTY_AMOUNT = Decimal("5000.00")
 
 def dirty_read(demo: DemoRows, variant: str) -> sc.Scenario:
     campaign = demo.campaign_ids["dirty_read"]
-    writer = [
-        sc.barrier("start"),
-        exec_step(
-            "ops.CRMSP_RecordSale",
-            label="record a sale, then decline it",
-            ClientId=demo.client_id,
-            CampaignId=campaign,
-            ChannelCode="email",
-            AmountUsd=DIRTY_AMOUNT,
-            PauseSeconds=PAUSE_SECONDS,
-            PaymentDeclined=True,
-        ),
-    ]
-    report = [
-        sc.barrier("start"),
-        sc.pause(LAG),
-        exec_step(f"ops.CRMSP_GetCampaignSales{variant}", label="read the total", CampaignId=campaign),
-    ]
     return sc.Scenario(
         f"dirty read ({variant.lower()})",
-        [sc.Session("writer", writer), sc.Session("report", report)],
-        final_query="SELECT SUM(amount_usd) AS sales_usd FROM sales.sales WHERE campaign_id = %s",
+        sessions=[
+            sc.Session(
+                "writer",
+                [
+                    sc.barrier("start"),
+                    exec_step(
+                        "ops.CRMSP_RecordSale",
+                        label="record a sale, then decline it",
+                        ClientId=demo.client_id,
+                        CampaignId=campaign,
+                        ChannelCode="email",
+                        AmountUsd=DIRTY_AMOUNT,
+                        PauseSeconds=PAUSE_SECONDS,
+                        PaymentDeclined=True,
+                    ),
+                ],
+            ),
+            sc.Session(
+                "report",
+                [
+                    sc.barrier("start"),
+                    sc.pause(LAG),
+                    exec_step(f"ops.CRMSP_GetCampaignSales{variant}", label="read the total", CampaignId=campaign),
+                ],
+            ),
+        ],
+        final_query="SELECT COUNT(*) AS sales_count, SUM(amount_usd) AS sales_usd FROM sales.sales"
+        " WHERE campaign_id = %s",
         final_params=(campaign,),
     )
 
 
 def incorrect_summary(demo: DemoRows, variant: str) -> sc.Scenario:
     first, second = demo.campaign_ids["summary_stays"], demo.campaign_ids["summary_second"]
-    report = [
-        sc.barrier("start"),
-        exec_step(
-            f"ops.CRMSP_SummarizeCampaignSales{variant}",
-            label="sum both campaigns",
-            FirstCampaignId=first,
-            SecondCampaignId=second,
-            PauseSeconds=PAUSE_SECONDS,
-        ),
-    ]
-    correction = [
-        sc.barrier("start"),
-        sc.pause(LAG),
-        exec_step(
-            "ops.CRMSP_ReattributeSale",
-            label="move the 50.00 sale",
-            SaleId=demo.sale_ids["summary_moves"],
-            ToCampaignId=second,
-        ),
-    ]
     return sc.Scenario(
         f"incorrect summary ({variant.lower()})",
-        [sc.Session("report", report), sc.Session("correction", correction)],
-        final_query="SELECT SUM(amount_usd) AS sales_usd FROM sales.sales WHERE campaign_id IN (%s, %s)",
+        sessions=[
+            sc.Session(
+                "report",
+                [
+                    sc.barrier("start"),
+                    exec_step(
+                        f"ops.CRMSP_SummarizeCampaignSales{variant}",
+                        label="sum both campaigns",
+                        FirstCampaignId=first,
+                        SecondCampaignId=second,
+                        PauseSeconds=PAUSE_SECONDS,
+                    ),
+                ],
+            ),
+            sc.Session(
+                "correction",
+                [
+                    sc.barrier("start"),
+                    sc.pause(LAG),
+                    exec_step(
+                        "ops.CRMSP_ReattributeSale",
+                        label="move the 50.00 sale",
+                        SaleId=demo.sale_ids["summary_moves"],
+                        ToCampaignId=second,
+                    ),
+                ],
+            ),
+        ],
+        final_query="SELECT campaign_id, SUM(amount_usd) AS sales_usd FROM sales.sales WHERE campaign_id IN (%s, %s)"
+        " GROUP BY campaign_id ORDER BY campaign_id",
         final_params=(first, second),
     )
 
@@ -184,11 +245,14 @@ TRANSFERS = (
     ("b->c", "transfer_b", "transfer_c"),
     ("c->a", "transfer_c", "transfer_a"),
 )
+"""The three transfers of the cascade, as the setup script's commands run them; c->a has LOW deadlock priority."""
 
 
-def cascading_deadlock(demo: DemoRows, variant: str) -> sc.Scenario:
+def cascading_deadlock(demo: DemoRows, variant: str, pause_seconds: int = 2) -> sc.Scenario:
+    procedure = f"ops.CRMSP_TransferSaleAmount{variant}"
     sessions = []
     for name, debited, credited in TRANSFERS:
+        # As in the demo's window 3: the engine then picks this transfer as the victim, so the outcome is known.
         priority = [sc.execute("SET DEADLOCK_PRIORITY LOW;")] if name == "c->a" else []
         sessions.append(
             sc.Session(
@@ -197,20 +261,20 @@ def cascading_deadlock(demo: DemoRows, variant: str) -> sc.Scenario:
                     *priority,
                     sc.barrier("start"),
                     exec_step(
-                        f"ops.CRMSP_TransferSaleAmount{variant}",
+                        procedure,
                         label=f"transfer {name}",
                         FromSaleId=demo.sale_ids[debited],
                         ToSaleId=demo.sale_ids[credited],
                         AmountUsd=TRANSFER_AMOUNT,
-                        PauseSeconds=2,
+                        PauseSeconds=pause_seconds,
                     ),
                 ],
             )
         )
-    ids = tuple(demo.sale_ids[r] for r in ("transfer_a", "transfer_b", "transfer_c"))
+    ids = tuple(demo.sale_ids[role] for role in ("transfer_a", "transfer_b", "transfer_c"))
     return sc.Scenario(
         f"cascading deadlock of three ({variant.lower()})",
-        sessions,
+        sessions=sessions,
         final_query="SELECT sale_id, amount_usd FROM sales.sales WHERE sale_id IN (%s, %s, %s) ORDER BY sale_id",
         final_params=ids,
     )
@@ -291,7 +355,7 @@ def judge(name: str, variant: str, demo: DemoRows, result: sc.ScenarioResult) ->
             problems,
         )
     if name == "incorrect summary":
-        committed = Decimal(final[0]["sales_usd"] or 0) if final else Decimal(-1)
+        committed = sum((Decimal(r["sales_usd"] or 0) for r in final), Decimal(0)) if final else Decimal(-1)
         published = _money(result.session("report").last_row(), ("combined", "total"))
         if published is None:
             problems.append("the report returned no figure")

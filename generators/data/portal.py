@@ -37,35 +37,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from generators.data.load_order import PORTAL_TABLES
 from generators.data.tables import Batch, Brand, CampaignFacts, TableData
 
 STORE = "sales"
-
-PORTAL_TABLES = (
-    "portal.companies",
-    "portal.users",
-    "portal.user_roles",
-    "portal.oauth_identities",
-    "portal.oauth_tokens",
-    "portal.subscriptions",
-    "portal.products",
-    "portal.contacts",
-    "portal.sales_objectives",
-    "portal.strategies",
-    "portal.strategy_audiences",
-    "portal.strategy_countries",
-    "portal.strategy_products",
-    "portal.budgets",
-    "portal.campaigns",
-    "ai.usage_log",
-    "portal.ai_approvals",
-    "portal.tasks",
-    "portal.task_reminders",
-    "portal.alerts",
-    "portal.integrations",
-    "privacy.consents",
-)
-"""Every generated table, in foreign-key load order (ai.usage_log comes before the approvals that reference it)."""
 
 # Reference data of model/sales.yaml (deployed with the schema): referenced by code, never generated.
 SUB_COMPANIES = ("content", "ads", "crm")

@@ -1,4 +1,5 @@
-"""Helpers of the PromptCrm integration tests: the test deployment's secrets, the deploy, scripts, and the scenarios.
+"""Helpers of the PromptCrm integration tests: the test deployment's secrets, the deploy, scripts, and the scenarios
+(defined once, in generators.concurrency_crm, whose command line runs them too).
 
 Every name the SQL Server tests use comes from the rendered files: procedure parameters are read from
 sql/crm/050_functions.sql (a call with a parameter the procedure does not declare fails before anything is sent),
@@ -9,14 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from generators import scenarios as sc
 from generators.deploy import ROOT, FileResult, secret_names, store_files
 from generators.model import StoreModel, load_model
 from generators.tsql_script import STORE_URL_VARS, BatchResult, run_script
@@ -27,7 +25,6 @@ CRM_SKIP_REASON = (
     "PROMPTSALES_CRM_URL is not set: no SQL Server to test against"
     " (the T-SQL is checked by the tsql grammar gate); set it to mssql://user:password@host:1433/PromptCrm"
 )
-FUNCTIONS_FILE = "sql/crm/050_functions.sql"
 SCRIPTS_DIR = "sql/crm/scripts"
 
 
@@ -130,36 +127,6 @@ ORDER BY 1, 2;
 """
 
 
-# --------------------------------------------------------------------------- procedures, as rendered
-
-
-@functools.cache
-def procedure_parameters(rel: str = FUNCTIONS_FILE) -> dict[str, tuple[str, ...]]:
-    """schema.procedure -> its parameter names, read from the rendered CREATE OR ALTER PROCEDURE headers."""
-    text = (ROOT / rel).read_text(encoding="utf-8")
-    found = {}
-    for match in re.finditer(r"^CREATE OR ALTER PROCEDURE (\w+\.\w+)\n((?:    @\w+ [^\n]*\n)*)", text, re.MULTILINE):
-        found[match[1]] = tuple(re.findall(r"^    (@\w+) ", match[2], re.MULTILINE))
-    return found
-
-
-def exec_sql(procedure: str, **params: Any) -> tuple[str, tuple[Any, ...]]:
-    """`EXEC procedure @Name = %s, ...` and its values; refuses names 050_functions.sql does not declare."""
-    known = procedure_parameters()
-    if procedure not in known:
-        raise KeyError(f"{FUNCTIONS_FILE} creates no procedure {procedure} (it has: {', '.join(sorted(known))})")
-    unknown = [f"@{name}" for name in params if f"@{name}" not in known[procedure]]
-    if unknown:
-        raise KeyError(f"{procedure} declares no {', '.join(unknown)} (it has: {', '.join(known[procedure])})")
-    assignments = ", ".join(f"@{name} = %s" for name in params)
-    return f"SET NOCOUNT ON; EXEC {procedure} {assignments};", tuple(params.values())
-
-
-def exec_step(procedure: str, *, label: str | None = None, **params: Any) -> sc.Step:
-    sql, values = exec_sql(procedure, **params)
-    return sc.execute(sql, values, label=label or f"EXEC {procedure}")
-
-
 # --------------------------------------------------------------------------- scripts
 
 
@@ -175,226 +142,3 @@ def run_crm_script(conn: Any, name: str, env: Mapping[str, str] | None = None) -
 
 
 LINKED_SERVER_REQUIRED = ("PROMPTADS_LINKED_DATASRC", "PROMPTADS_LINKED_PASSWORD")
-
-
-# --------------------------------------------------------------------------- the demo rows
-
-
-@dataclass(frozen=True)
-class DemoRows:
-    """The rows ops_02_concurrency_demo_setup creates, as its first result set lists them (role -> sale)."""
-
-    client_id: int
-    sale_ids: Mapping[str, int]
-    campaign_ids: Mapping[str, int]
-    quantities: Mapping[str, int]
-    amounts: Mapping[str, Decimal]
-
-
-DEMO_COLUMNS = ("role", "sale_id", "campaign_id", "quantity", "amount_usd")
-
-
-def demo_rows_from(results: list[BatchResult]) -> tuple[str, ...] | None:
-    """Find the setup script's result set of demo rows; returns its roles (None when it is missing)."""
-    table = _demo_table(results)
-    return tuple(str(row[0]) for row in table) if table is not None else None
-
-
-def _demo_table(results: list[BatchResult]) -> list[tuple[Any, ...]] | None:
-    for result in results:
-        for columns, rows in result.result_sets:
-            if tuple(c.lower() for c in columns[: len(DEMO_COLUMNS)]) == DEMO_COLUMNS:
-                return rows
-    return None
-
-
-def reset_demo_rows(conn: Any) -> DemoRows:
-    """Run the setup script (it puts the demo rows back to their starting values) and read what it created."""
-    table = _demo_table(run_crm_script(conn, "ops_02_concurrency_demo_setup"))
-    assert table, "ops_02_concurrency_demo_setup returned no (role, sale_id, campaign_id, quantity, amount_usd) rows"
-    sale_ids = {str(r[0]): int(r[1]) for r in table}
-    # The buyer of the demo sales is the demo client; the script lists sales, so ask one of them who bought it.
-    client_id = run(
-        conn, "SET NOCOUNT ON; SELECT client_id FROM sales.sales WHERE sale_id = %s;", (sale_ids["dirty_read"],)
-    )[0][0][0]
-    return DemoRows(
-        client_id=int(client_id),
-        sale_ids=sale_ids,
-        campaign_ids={str(r[0]): int(r[2]) for r in table},
-        quantities={str(r[0]): int(r[3]) for r in table},
-        amounts={str(r[0]): Decimal(r[4]) for r in table},
-    )
-
-
-# --------------------------------------------------------------------------- the concurrency scenarios
-
-PAUSE_SECONDS = 3
-"""The procedures' @PauseSeconds: the race window; the second session starts LAG seconds into it."""
-LAG = 1.0
-
-
-def lost_update(demo: DemoRows, variant: str) -> sc.Scenario:
-    procedure = f"ops.CRMSP_AddSaleUnits{variant}"
-    sale = demo.sale_ids["lost_update"]
-    return sc.Scenario(
-        f"lost update ({variant.lower()})",
-        sessions=[
-            sc.Session(
-                "agent 1",
-                [
-                    sc.barrier("start"),
-                    exec_step(
-                        procedure,
-                        label="add 2 units",
-                        SaleId=sale,
-                        AddedUnits=2,
-                        AddedAmountUsd=Decimal("20.00"),
-                        PauseSeconds=PAUSE_SECONDS,
-                    ),
-                ],
-            ),
-            sc.Session(
-                "agent 2",
-                [
-                    sc.barrier("start"),
-                    sc.pause(LAG),
-                    exec_step(
-                        procedure,
-                        label="add 3 units",
-                        SaleId=sale,
-                        AddedUnits=3,
-                        AddedAmountUsd=Decimal("30.00"),
-                        PauseSeconds=PAUSE_SECONDS,
-                    ),
-                ],
-            ),
-        ],
-        final_query="SELECT quantity, amount_usd FROM sales.sales WHERE sale_id = %s",
-        final_params=(sale,),
-    )
-
-
-DIRTY_AMOUNT = Decimal("5000.00")
-
-
-def dirty_read(demo: DemoRows, variant: str) -> sc.Scenario:
-    campaign = demo.campaign_ids["dirty_read"]
-    return sc.Scenario(
-        f"dirty read ({variant.lower()})",
-        sessions=[
-            sc.Session(
-                "writer",
-                [
-                    sc.barrier("start"),
-                    exec_step(
-                        "ops.CRMSP_RecordSale",
-                        label="record a sale, then decline it",
-                        ClientId=demo.client_id,
-                        CampaignId=campaign,
-                        ChannelCode="email",
-                        AmountUsd=DIRTY_AMOUNT,
-                        PauseSeconds=PAUSE_SECONDS,
-                        PaymentDeclined=True,
-                    ),
-                ],
-            ),
-            sc.Session(
-                "report",
-                [
-                    sc.barrier("start"),
-                    sc.pause(LAG),
-                    exec_step(f"ops.CRMSP_GetCampaignSales{variant}", label="read the total", CampaignId=campaign),
-                ],
-            ),
-        ],
-        final_query="SELECT COUNT(*) AS sales_count, SUM(amount_usd) AS sales_usd FROM sales.sales"
-        " WHERE campaign_id = %s",
-        final_params=(campaign,),
-    )
-
-
-def incorrect_summary(demo: DemoRows, variant: str) -> sc.Scenario:
-    first, second = demo.campaign_ids["summary_stays"], demo.campaign_ids["summary_second"]
-    return sc.Scenario(
-        f"incorrect summary ({variant.lower()})",
-        sessions=[
-            sc.Session(
-                "report",
-                [
-                    sc.barrier("start"),
-                    exec_step(
-                        f"ops.CRMSP_SummarizeCampaignSales{variant}",
-                        label="sum both campaigns",
-                        FirstCampaignId=first,
-                        SecondCampaignId=second,
-                        PauseSeconds=PAUSE_SECONDS,
-                    ),
-                ],
-            ),
-            sc.Session(
-                "correction",
-                [
-                    sc.barrier("start"),
-                    sc.pause(LAG),
-                    exec_step(
-                        "ops.CRMSP_ReattributeSale",
-                        label="move the 50.00 sale",
-                        SaleId=demo.sale_ids["summary_moves"],
-                        ToCampaignId=second,
-                    ),
-                ],
-            ),
-        ],
-        final_query="SELECT campaign_id, SUM(amount_usd) AS sales_usd FROM sales.sales WHERE campaign_id IN (%s, %s)"
-        " GROUP BY campaign_id ORDER BY campaign_id",
-        final_params=(first, second),
-    )
-
-
-TRANSFER_AMOUNT = Decimal("10.00")
-TRANSFERS = (
-    ("a->b", "transfer_a", "transfer_b"),
-    ("b->c", "transfer_b", "transfer_c"),
-    ("c->a", "transfer_c", "transfer_a"),
-)
-"""The three transfers of the cascade, as the setup script's commands run them; c->a has LOW deadlock priority."""
-
-
-def cascading_deadlock(demo: DemoRows, variant: str, pause_seconds: int = 2) -> sc.Scenario:
-    procedure = f"ops.CRMSP_TransferSaleAmount{variant}"
-    sessions = []
-    for name, debited, credited in TRANSFERS:
-        # As in the demo's window 3: the engine then picks this transfer as the victim, so the outcome is known.
-        priority = [sc.execute("SET DEADLOCK_PRIORITY LOW;")] if name == "c->a" else []
-        sessions.append(
-            sc.Session(
-                name,
-                [
-                    *priority,
-                    sc.barrier("start"),
-                    exec_step(
-                        procedure,
-                        label=f"transfer {name}",
-                        FromSaleId=demo.sale_ids[debited],
-                        ToSaleId=demo.sale_ids[credited],
-                        AmountUsd=TRANSFER_AMOUNT,
-                        PauseSeconds=pause_seconds,
-                    ),
-                ],
-            )
-        )
-    ids = tuple(demo.sale_ids[role] for role in ("transfer_a", "transfer_b", "transfer_c"))
-    return sc.Scenario(
-        f"cascading deadlock of three ({variant.lower()})",
-        sessions=sessions,
-        final_query="SELECT sale_id, amount_usd FROM sales.sales WHERE sale_id IN (%s, %s, %s) ORDER BY sale_id",
-        final_params=ids,
-    )
-
-
-SCENARIOS: dict[str, Callable[[DemoRows, str], sc.Scenario]] = {
-    "lost update": lost_update,
-    "dirty read": dirty_read,
-    "incorrect summary": incorrect_summary,
-    "cascading deadlock": cascading_deadlock,
-}

@@ -22,19 +22,15 @@ from typing import Any
 import pytest
 
 from generators import scenarios as sc
+from generators.concurrency_crm import DIRTY_AMOUNT, SCENARIOS, DemoRows, exec_sql, reset_demo_rows
 from generators.deploy import ROOT, load_manifest, store_files
 from generators.tsql_script import BatchResult, run_script
 from tests.integration.ads_support import expected_objects, missing_objects
 from tests.integration.crm_support import (
-    DIRTY_AMOUNT,
     LINKED_SERVER_REQUIRED,
-    SCENARIOS,
-    DemoRows,
     DeploySecrets,
     crm_model,
     deploy_secrets,
-    exec_sql,
-    reset_demo_rows,
     run_crm_script,
     script_path,
 )
