@@ -22,7 +22,6 @@ This module also holds the SQL Server parts the PromptCrm server (mcp_servers.cr
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -37,7 +36,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from mcp_servers.toolkit import READ_ONLY, StoreNotConfigured, ToolFailure, ToolResult, ToolRuntime
+from mcp_servers.toolkit import READ_ONLY, StoreNotConfigured, ToolFailure, ToolResult, ToolRuntime, serve
 
 log = logging.getLogger(__name__)
 
@@ -263,22 +262,6 @@ def curated_result(
         limits={"timeout_ms": store.timeout_ms},
     )
     return result.model_copy(update={"truncated": truncated})
-
-
-def run_main(prog: str, description: str, build: Callable[[], Any], default_port: int, argv: Any) -> int:
-    """The command line every SQL Server MCP server shares: --transport {stdio,http} --host --port."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP only (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=default_port, help=f"HTTP only (default {default_port})")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=logging.INFO)
-    server = build()
-    if args.transport == "stdio":
-        server.run("stdio")
-    else:
-        server.run("streamable-http", host=args.host, port=args.port)
-    return 0
 
 
 # =========================================================================== PromptAds queries
@@ -622,7 +605,7 @@ def build_server(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m mcp_servers.ads --transport {stdio,http} [--host H] [--port P]`."""
-    return run_main("python -m mcp_servers.ads", __doc__.splitlines()[0], build_server, 8102, argv)
+    return serve("python -m mcp_servers.ads", __doc__.splitlines()[0], build_server, 8102, argv)
 
 
 if __name__ == "__main__":

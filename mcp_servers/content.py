@@ -26,7 +26,6 @@ misconfigured LLM (a URL without a model name) is an error at start-up instead.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -53,6 +52,7 @@ from mcp_servers.toolkit import (
     ToolResult,
     ToolRuntime,
     client_id_of,
+    serve,
     tool_error,
     untrusted,
 )
@@ -882,21 +882,7 @@ def build_server(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m mcp_servers.content --transport {stdio,http} [--host H] [--port P]`."""
-    parser = argparse.ArgumentParser(prog="python -m mcp_servers.content", description=__doc__.splitlines()[0])
-    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP only (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8101, help="HTTP only (default 8101)")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=logging.INFO)
-    try:
-        server = build_server()
-    except ToolFailure as exc:
-        parser.exit(2, f"error: {exc}\n")
-    if args.transport == "stdio":
-        server.run("stdio")
-    else:
-        server.run("streamable-http", host=args.host, port=args.port)
-    return 0
+    return serve("python -m mcp_servers.content", __doc__.splitlines()[0], build_server, 8101, argv)
 
 
 __all__ = [

@@ -41,10 +41,9 @@ from mcp_servers.ads import (
     curated_result,
     guarded_sql,
     run_curated,
-    run_main,
     string_fields,
 )
-from mcp_servers.toolkit import READ_ONLY, ToolFailure, ToolResult, ToolRuntime
+from mcp_servers.toolkit import READ_ONLY, ToolFailure, ToolResult, ToolRuntime, serve
 
 SERVER_NAME = "promptsales-crm"
 STORE = "crm"
@@ -381,7 +380,7 @@ def build_server(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m mcp_servers.crm --transport {stdio,http} [--host H] [--port P]`."""
-    return run_main("python -m mcp_servers.crm", __doc__.splitlines()[0], build_server, 8103, argv)
+    return serve("python -m mcp_servers.crm", __doc__.splitlines()[0], build_server, 8103, argv)
 
 
 if __name__ == "__main__":

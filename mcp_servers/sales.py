@@ -20,11 +20,9 @@ ever composed is a metric column taken from the allow-list, through `psycopg.sql
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,7 +39,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from mcp_servers.toolkit import READ_ONLY, StoreNotConfigured, ToolFailure, ToolResult, ToolRuntime
+from mcp_servers.toolkit import READ_ONLY, StoreNotConfigured, ToolFailure, ToolResult, ToolRuntime, serve
 
 log = logging.getLogger(__name__)
 
@@ -1042,22 +1040,15 @@ def build_server(dsn: str | None = None, runtime: ToolRuntime | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mcp_servers.sales",
-        description="The PromptSales MCP server (campaign effectiveness, read-only). Database: "
-        f"{DSN_VARIABLE}; cache and rate limits: PROMPTSALES_REDIS_URL.",
+    """`python -m mcp_servers.sales --transport {stdio,http} [--host H] [--port P]`."""
+    return serve(
+        "python -m mcp_servers.sales",
+        f"The PromptSales MCP server (campaign effectiveness, read-only). Database: {DSN_VARIABLE};"
+        " cache and rate limits: PROMPTSALES_REDIS_URL.",
+        build_server,
+        8000,
+        argv,
     )
-    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="http = streamable HTTP")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = build_server()
-    if args.transport == "stdio":
-        server.run("stdio")
-    else:
-        server.run("streamable-http", host=args.host, port=args.port)
-    return 0
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ Free text that comes from the data (descriptions, messages, headlines, names typ
 
 from __future__ import annotations
 
+import argparse
 import logging
 import secrets
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -267,3 +269,30 @@ class ToolRuntime:
 
 def _with_notes(result: ToolResult, notes: list[str]) -> ToolResult:
     return result.model_copy(update={"notes": [*result.notes, *notes]}) if notes else result
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def serve(prog: str, description: str, build: Callable[[], Any], default_port: int, argv: Any = None) -> int:
+    """The command line every MCP server shares: `--transport {stdio,http} [--host H] [--port P]`.
+
+    Logs go to stderr (stdout carries the stdio transport). A ToolFailure while building the server (a bad
+    setting) ends the command with its one-line message and status 2."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="http = streamable HTTP")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=default_port, help=f"HTTP port (default {default_port}); the endpoint is /mcp"
+    )
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        server = build()
+    except ToolFailure as exc:
+        parser.exit(2, f"error: {exc}\n")
+    if args.transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=args.host, port=args.port)
+    return 0
